@@ -1,0 +1,124 @@
+"""Turn what the user gave (a path, a URL, an Engine) into a configured Engine.
+
+SQLite files get what production SQLite users need: WAL, synchronous=NORMAL,
+a busy timeout, foreign keys enforced, and transactions whose kind the
+repository chooses: `BEGIN IMMEDIATE` for writes (the write lock is taken up
+front, so two writers never deadlock upgrading a read lock) and a plain
+`BEGIN` for reads (a consistent WAL snapshot that never blocks writers).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+
+#: Execution option a unit of work sets to ask SQLite for BEGIN IMMEDIATE.
+WRITE_OPTION = "dag_provenance_write"
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+CONNECT_TIMEOUT_S = 10
+# MariaDB stops recursive CTEs after 1,000 iterations by default; deep sub-DAG
+# nesting needs more. Cycles cannot loop: the descendant CTE uses UNION.
+MYSQL_MAX_RECURSIVE_ITERATIONS = 1_000_000
+
+_SQLITE_BUSY_PRAGMA = "PRAGMA busy_timeout = " + str(SQLITE_BUSY_TIMEOUT_MS)
+
+DbTarget = str | os.PathLike[str] | Engine
+
+
+def is_url(target: str) -> bool:
+    return "://" in target
+
+
+def sqlite_file_url(path: str | os.PathLike[str]) -> URL:
+    """A `sqlite+pysqlite` URL for `path`, creating its parent folders."""
+    file = Path(path).expanduser().resolve()
+    file.parent.mkdir(parents=True, exist_ok=True)
+    return URL.create("sqlite+pysqlite", database=str(file))
+
+
+def make_engine(target: DbTarget, **engine_kwargs: Any) -> Engine:
+    """An Engine for `target`: an `Engine` as given, a URL string, or a SQLite file path."""
+    if isinstance(target, Engine):
+        return target
+    url = make_url(str(target)) if isinstance(target, str) and is_url(target) else None
+    if url is None:
+        url = sqlite_file_url(target)
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(url, **engine_kwargs)
+    if backend in ("mysql", "mariadb"):
+        return _mysql_engine(url, **engine_kwargs)
+    if backend == "postgresql":
+        kwargs: dict[str, Any] = {"pool_pre_ping": True, **engine_kwargs}
+        kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+        return create_engine(url, **kwargs)
+    return create_engine(url, pool_pre_ping=True, **engine_kwargs)
+
+
+def _sqlite_engine(url: URL, **engine_kwargs: Any) -> Engine:
+    kwargs: dict[str, Any] = {"pool_size": 8, "max_overflow": 16, **engine_kwargs}
+    connect_args = kwargs.setdefault("connect_args", {})
+    connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
+    connect_args.setdefault("check_same_thread", False)
+    engine = create_engine(url, **kwargs)
+    configure_sqlite(engine)
+    return engine
+
+
+def configure_sqlite(engine: Engine) -> None:
+    """Install the pragmas and the BEGIN handling on a SQLite engine."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's begin event, not pysqlite, decide when transactions start.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute(_SQLITE_BUSY_PRAGMA)
+            if engine.url.database not in (None, "", ":memory:"):
+                cursor.execute("PRAGMA journal_mode = WAL")
+                cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        write = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _mysql_engine(url: URL, **engine_kwargs: Any) -> Engine:
+    if "charset" not in url.query:
+        url = url.update_query_dict({"charset": "utf8mb4"})
+    kwargs: dict[str, Any] = {"pool_pre_ping": True, "pool_recycle": 3600, **engine_kwargs}
+    connect_args = kwargs.setdefault("connect_args", {})
+    connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        try:
+            # UTC on the wire, so NOW() and DATETIME values never shift.
+            cursor.execute("SET time_zone = '+00:00'")
+            cursor.execute("SELECT VERSION()")
+            if "mariadb" in str(cursor.fetchone()[0]).lower():
+                cursor.execute(
+                    "SET SESSION max_recursive_iterations = %s",
+                    (MYSQL_MAX_RECURSIVE_ITERATIONS,),
+                )
+            else:
+                cursor.execute(
+                    "SET SESSION cte_max_recursion_depth = %s",
+                    (MYSQL_MAX_RECURSIVE_ITERATIONS,),
+                )
+        finally:
+            cursor.close()
+
+    return engine

@@ -1,0 +1,87 @@
+"""The library's exceptions. Every error dag-provenance raises is one of these,
+with the underlying driver or SQLAlchemy exception chained as `__cause__`."""
+
+from __future__ import annotations
+
+
+class ProvenanceError(Exception):
+    """Base class of every error the library raises."""
+
+
+class InvalidInputError(ProvenanceError, ValueError):
+    """An argument is malformed: wrong type, forbidden character, bad value."""
+
+
+class InvalidStatusError(InvalidInputError):
+    """A status is not one of the allowed values (the message lists them)."""
+
+
+class IdentifierTooLongError(InvalidInputError):
+    """An id, label or nsref is longer than its column; it was not stored."""
+
+
+class NotFoundError(ProvenanceError, LookupError):
+    """A write named a run or node that does not exist."""
+
+
+class RunNotFoundError(NotFoundError):
+    """A write named a run id that is not in the store."""
+
+    def __init__(self, run_id: str, what: str = "run") -> None:
+        super().__init__(f"{what} {run_id!r} does not exist")
+        self.run_id = run_id
+
+
+class NodeNotFoundError(NotFoundError):
+    """A write named a node that was never started in its run."""
+
+    def __init__(self, run_id: str, node_label: str) -> None:
+        super().__init__(f"node {node_label!r} was never started in run {run_id!r}")
+        self.run_id = run_id
+        self.node_label = node_label
+
+
+class ConflictError(ProvenanceError):
+    """A write would overwrite a record that must stay as it is."""
+
+
+class DuplicateRunError(ConflictError):
+    """`create_run` was given a run id that already exists."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run {run_id!r} already exists")
+        self.run_id = run_id
+
+
+class DuplicateEdgeError(ConflictError):
+    """An edge traversal was recorded twice for the same run."""
+
+    def __init__(self, run_id: str, upstream: str, downstream: str) -> None:
+        super().__init__(
+            f"edge {upstream!r} -> {downstream!r} was already traversed in run {run_id!r}"
+        )
+        self.run_id = run_id
+
+
+class SchemaError(ProvenanceError):
+    """The database schema is not the one this version of the library expects."""
+
+
+class SchemaOutOfDateError(SchemaError):
+    """The database is behind the code and the store was opened with migrate=False."""
+
+
+class SchemaTooNewError(SchemaError):
+    """The database was migrated by a newer dag-provenance than this one."""
+
+
+class UnrecognizedSchemaError(SchemaError):
+    """The database has provenance tables this library cannot identify."""
+
+
+class DatabaseError(ProvenanceError):
+    """The database refused or failed an operation (see the chained cause)."""
+
+
+class DatabaseUnavailableError(DatabaseError):
+    """The database could not be reached (down, refused, or timed out)."""
