@@ -1,0 +1,83 @@
+"""Pydantic inspection models returned by the repository's read methods.
+
+Field for field the models of `lythonic.compose.dag_provenance`; every
+timestamp is a timezone-aware UTC datetime. Payloads (`io`) are left `None`
+by inspection queries and filled on demand by `DagProvenance.load_io`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+
+class EdgeTraversal(BaseModel):
+    """Edge traversed during a DAG run. `downstream_label` identifies the target node."""
+
+    downstream_label: str
+    traversed_at: datetime
+
+
+class IoPayload(BaseModel):
+    """Input/output JSON payload. Loaded on demand via `load_io()`."""
+
+    input_json: str | None = None
+    output_json: str | None = None
+
+
+class NodeExecution(BaseModel):
+    """Execution record for a single node in a DAG run.
+
+    `sub_dags` is `None` except on composite nodes, where it maps each
+    expansion key (`"chunks[0]"`, `"label[]"`, ...) to the sub-DAG's run.
+    """
+
+    node_label: str
+    status: str
+    is_source: bool = False
+    is_sink: bool = False
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+    edges: list[EdgeTraversal] = []
+    sub_dags: dict[str, DagRun] | None = None
+    io: IoPayload | None = None
+
+
+class DagRun(BaseModel):
+    """A DAG execution record with nested node executions and edge traversals."""
+
+    run_id: str
+    dag_nsref: str
+    parent_run_id: str | None = None
+    status: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    initiated_by: str | None = None
+    nodes: dict[str, NodeExecution] = {}
+    io: IoPayload | None = None
+
+    def latest_update(self) -> datetime:
+        """The most recent timestamp across the run, its nodes and their traversals."""
+        candidates: list[datetime] = [self.started_at]
+        if self.finished_at:
+            candidates.append(self.finished_at)
+        for n in self.nodes.values():
+            if n.started_at:
+                candidates.append(n.started_at)
+            if n.finished_at:
+                candidates.append(n.finished_at)
+            candidates.extend(e.traversed_at for e in n.edges)
+        return max(candidates)
+
+    def nodes_changed_since(self, dt: datetime) -> list[NodeExecution]:
+        """Nodes whose started_at or finished_at is after `dt`."""
+        return [
+            n
+            for n in self.nodes.values()
+            if (n.started_at and n.started_at > dt) or (n.finished_at and n.finished_at > dt)
+        ]
+
+
+NodeExecution.model_rebuild()

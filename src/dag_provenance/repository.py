@@ -1,0 +1,872 @@
+"""DagProvenance: the repository. The only place a Session is opened.
+
+Each public method is one unit of work: one session, one transaction, one
+commit (or a rollback that leaves the database as it was). Inside
+`DagProvenance.batch()` the public calls of a thread share one transaction.
+Statements are SQLAlchemy Core expressions over the mapped tables, built
+once, with bound parameters.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    CTE,
+    Engine,
+    Select,
+    and_,
+    bindparam,
+    exc,
+    insert,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from dag_provenance import validate
+from dag_provenance.engine import WRITE_OPTION, DbTarget, make_engine
+from dag_provenance.errors import (
+    DatabaseError,
+    DatabaseUnavailableError,
+    DuplicateEdgeError,
+    DuplicateRunError,
+    InvalidInputError,
+    NodeNotFoundError,
+    ProvenanceError,
+    RunNotFoundError,
+)
+from dag_provenance.initiator import run_initiator
+from dag_provenance.migrate import ensure_schema
+from dag_provenance.models import DagRun, EdgeTraversal, IoPayload, NodeExecution
+from dag_provenance.serialization import safe_json_dumps
+from dag_provenance.status import NodeStatus, RunStatus
+from dag_provenance.tables import (
+    DAG_NSREF_MAX,
+    INITIATOR_MAX,
+    NODE_LABEL_MAX,
+    RUN_ID_MAX,
+    dag_runs,
+    edge_traversals,
+    node_executions,
+)
+
+RunCursor = tuple[datetime, str]
+"""Keyset position in `get_recent_runs`: (started_at, run_id) of the last run seen."""
+
+# Load lists of node labels past this size are filtered in Python, so no
+# statement's parameter count grows with the caller's input.
+_MAX_IN_LIST = 500
+
+_R = dag_runs.c
+_N = node_executions.c
+_E = edge_traversals.c
+
+_RUN_SUMMARY = (_R.run_id, _R.dag_nsref, _R.parent_run_id, _R.status, _R.started_at,
+                _R.finished_at, _R.initiated_by)  # fmt: skip
+_NODE_SUMMARY = (_N.run_id, _N.node_label, _N.status, _N.is_source, _N.is_sink,
+                 _N.started_at, _N.finished_at, _N.error)  # fmt: skip
+
+_UPDATE_RUN_STATUS = (
+    update(dag_runs).where(_R.run_id == bindparam("rid")).values(status=bindparam("status"))
+)
+_FINISH_RUN = (
+    update(dag_runs)
+    .where(_R.run_id == bindparam("rid"))
+    .values(
+        status=bindparam("status"),
+        finished_at=bindparam("finished_at"),
+        sink_outputs_json=bindparam("sink"),
+    )
+)
+_FINISH_NODE = (
+    update(node_executions)
+    .where(_N.run_id == bindparam("rid"), _N.node_label == bindparam("label"))
+    .values(
+        status=bindparam("status"),
+        finished_at=bindparam("finished_at"),
+        output_json=bindparam("output"),
+        error=bindparam("err"),
+    )
+)
+_FAIL_NODE = (
+    update(node_executions)
+    .where(_N.run_id == bindparam("rid"), _N.node_label == bindparam("label"))
+    .values(
+        status=NodeStatus.FAILED.value, finished_at=bindparam("finished_at"), error=bindparam("err")
+    )  # fmt: skip
+)
+_INSERT_RUN = insert(dag_runs)
+_INSERT_EDGE = insert(edge_traversals)
+_RUN_EXISTS = select(_R.run_id).where(_R.run_id == bindparam("rid"))
+_GET_RUN = select(*_RUN_SUMMARY, _R.source_inputs_json, _R.sink_outputs_json).where(
+    _R.run_id == bindparam("rid")
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _epoch(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def _node_upsert(dialect_name: str) -> Any:
+    """INSERT ... ON CONFLICT/DUPLICATE KEY that replaces a node's whole row,
+    as the original's INSERT OR REPLACE does (a restarted node starts afresh)."""
+    replaced = ("status", "is_source", "is_sink", "input_json", "output_json",
+                "started_at", "finished_at", "error")  # fmt: skip
+    if dialect_name in ("mysql", "mariadb"):
+        stmt = mysql.insert(node_executions)
+        return stmt.on_duplicate_key_update({c: stmt.inserted[c] for c in replaced})
+    dialect_insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+    stmt = dialect_insert(node_executions)
+    return stmt.on_conflict_do_update(
+        index_elements=[_N.run_id, _N.node_label],
+        set_={c: stmt.excluded[c] for c in replaced},
+    )
+
+
+def _tree_cte(anchor: Select[Any]) -> CTE:
+    """The run ids of the anchor's runs and every run below them.
+
+    Traversal: start from the anchor's run ids, then repeatedly add each run
+    whose parent_run_id is already in the set. UNION (not UNION ALL) keeps
+    each run once, so a parent_run_id cycle written by hand ends the
+    recursion instead of looping forever.
+    """
+    tree = anchor.cte("run_tree", recursive=True)
+    child = select(_R.run_id).join(tree, _R.parent_run_id == tree.c.run_id)
+    return tree.union(child)
+
+
+class DagProvenance:
+    """Records the provenance of DAG runs and answers questions about them.
+
+    `db_path` is a SQLite file path (`Path` or plain string), a SQLAlchemy
+    URL string (`postgresql+psycopg://...`, `mysql+pymysql://...`) or an
+    `Engine` used as given. By default the schema is brought to the newest
+    revision on construction; with `migrate=False` a database behind the code
+    raises `SchemaOutOfDateError`. `initiator_var` is the context variable
+    `create_run` reads when no initiator is passed.
+    """
+
+    db_path: Path | None
+    engine: Engine
+
+    def __init__(
+        self,
+        db_path: DbTarget,
+        *,
+        migrate: bool = True,
+        initiator_var: ContextVar[str | None] | None = None,
+    ) -> None:
+        self._owns_engine = not isinstance(db_path, Engine)
+        self.engine = make_engine(db_path)
+        self.db_path = self._sqlite_path()
+        self._initiator_var = initiator_var if initiator_var is not None else run_initiator
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._local = threading.local()
+        dialect = self.engine.dialect.name
+        self._upsert_node = _node_upsert(dialect)
+        # Reads see one snapshot of the database across their statements.
+        self._read_options: dict[str, Any] = (
+            {} if dialect == "sqlite" else {"isolation_level": "REPEATABLE READ"}
+        )
+        self._write_options: dict[str, Any] = {WRITE_OPTION: True}
+        try:
+            ensure_schema(self.engine, migrate=migrate)
+        except exc.SQLAlchemyError as e:
+            self.close()
+            raise _translate(e) from e
+        except BaseException:
+            self.close()
+            raise
+
+    def _sqlite_path(self) -> Path | None:
+        url = self.engine.url
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            return Path(str(url.database))
+        return None
+
+    def __repr__(self) -> str:
+        return f"DagProvenance({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    def close(self) -> None:
+        """Release pooled connections (only when the store created its engine)."""
+        if self._owns_engine:
+            self.engine.dispose()
+
+    def __enter__(self) -> DagProvenance:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # Units of work
+
+    @contextmanager
+    def _unit(self, write: bool) -> Iterator[Session]:
+        """One transaction; inside `batch()`, the batch's transaction instead.
+
+        Inside a batch each call runs under a savepoint, so a refused call
+        leaves the batch as it was before that call.
+        """
+        batch: Session | None = getattr(self._local, "batch", None)
+        if batch is not None:
+            try:
+                with batch.begin_nested():
+                    yield batch
+            except exc.IntegrityError:
+                raise
+            except exc.SQLAlchemyError as e:
+                raise _translate(e) from e
+            return
+        try:
+            with self._sessions.begin() as session:
+                session.connection(
+                    execution_options=self._write_options if write else self._read_options
+                )
+                yield session
+        except exc.IntegrityError:
+            raise
+        except exc.SQLAlchemyError as e:
+            raise _translate(e) from e
+
+    @contextmanager
+    def batch(self) -> Iterator[DagProvenance]:
+        """Group the public calls made in the block (on this thread) into one
+        transaction: all of them commit when the block ends, or none do if it
+        raises. Batches do not nest."""
+        if getattr(self._local, "batch", None) is not None:
+            raise InvalidInputError("batch() is already open on this thread; batches do not nest")
+        try:
+            with self._sessions.begin() as session:
+                session.connection(execution_options=self._write_options)
+                self._local.batch = session
+                try:
+                    yield self
+                finally:
+                    self._local.batch = None
+        except exc.SQLAlchemyError as e:
+            raise _translate(e) from e
+
+    # Writes
+
+    def create_run(
+        self,
+        run_id: str,
+        dag_nsref: str,
+        source_inputs: dict[str, Any],
+        parent_run_id: str | None = None,
+        initiator: str | None = None,
+    ) -> None:
+        """Create a run with status 'running'. `initiator` defaults to the
+        store's initiator context variable (read on the calling thread)."""
+        if initiator is None:
+            initiator = self._initiator_var.get()
+        row = {
+            "run_id": validate.identifier("run_id", run_id, RUN_ID_MAX),
+            "dag_nsref": validate.identifier("dag_nsref", dag_nsref, DAG_NSREF_MAX),
+            "parent_run_id": validate.optional_identifier(
+                "parent_run_id", parent_run_id, RUN_ID_MAX
+            ),
+            "status": RunStatus.RUNNING.value,
+            "started_at": _now(),
+            "source_inputs_json": validate.text(
+                "source_inputs", safe_json_dumps(validate.mapping("source_inputs", source_inputs))
+            ),
+            "initiated_by": validate.optional_identifier("initiator", initiator, INITIATOR_MAX),
+        }
+        try:
+            with self._unit(write=True) as s:
+                s.execute(_INSERT_RUN, row)
+        except exc.IntegrityError as e:
+            if self._run_exists(run_id):
+                raise DuplicateRunError(run_id) from e
+            if parent_run_id is not None and not self._run_exists(parent_run_id):
+                raise RunNotFoundError(parent_run_id, "parent run") from e
+            raise _translate(e) from e
+
+    def update_run_status(self, run_id: str, status: str) -> None:
+        """Set a run's status without setting finished_at."""
+        params = {
+            "rid": validate.identifier("run_id", run_id, RUN_ID_MAX),
+            "status": validate.run_status(status),
+        }
+        with self._unit(write=True) as s:
+            if s.execute(_UPDATE_RUN_STATUS, params).rowcount == 0:
+                raise RunNotFoundError(run_id)
+
+    def finish_run(self, run_id: str, status: str, sink_outputs_json: str | None = None) -> None:
+        """Set a run's final status, finished_at and sink outputs."""
+        params = {
+            "rid": validate.identifier("run_id", run_id, RUN_ID_MAX),
+            "status": validate.run_status(status),
+            "sink": validate.payload("sink_outputs_json", sink_outputs_json),
+            "finished_at": _now(),
+        }
+        with self._unit(write=True) as s:
+            if s.execute(_FINISH_RUN, params).rowcount == 0:
+                raise RunNotFoundError(run_id)
+
+    def record_node_start(
+        self,
+        run_id: str,
+        node_label: str,
+        input_json: str,
+        is_source: bool = False,
+        is_sink: bool = False,
+    ) -> None:
+        """Record that a node started. A node started again (restart) starts afresh."""
+        self._replace_node(
+            run_id,
+            node_label,
+            status=NodeStatus.RUNNING.value,
+            is_source=validate.flag("is_source", is_source),
+            is_sink=validate.flag("is_sink", is_sink),
+            input_json=validate.payload("input_json", input_json),
+            output_json=None,
+            finished=False,
+        )
+
+    def record_node_skipped(self, run_id: str, node_label: str, output_json: str) -> None:
+        """Record a node as skipped with a copied output (used in replay)."""
+        self._replace_node(
+            run_id,
+            node_label,
+            status=NodeStatus.SKIPPED.value,
+            is_source=False,
+            is_sink=False,
+            input_json=None,
+            output_json=validate.payload("output_json", output_json),
+            finished=True,
+        )
+
+    def _replace_node(
+        self,
+        run_id: str,
+        node_label: str,
+        *,
+        status: str,
+        is_source: bool,
+        is_sink: bool,
+        input_json: str | None,
+        output_json: str | None,
+        finished: bool,
+    ) -> None:
+        now = _now()
+        row = {
+            "run_id": validate.identifier("run_id", run_id, RUN_ID_MAX),
+            "node_label": validate.identifier("node_label", node_label, NODE_LABEL_MAX),
+            "status": status,
+            "is_source": is_source,
+            "is_sink": is_sink,
+            "input_json": input_json,
+            "output_json": output_json,
+            "started_at": now,
+            "finished_at": now if finished else None,
+            "error": None,
+        }
+        try:
+            with self._unit(write=True) as s:
+                s.execute(self._upsert_node, row)
+        except exc.IntegrityError as e:
+            if not self._run_exists(run_id):
+                raise RunNotFoundError(run_id) from e
+            raise _translate(e) from e
+
+    def complete_node_with_edges(
+        self,
+        run_id: str,
+        node_label: str,
+        output_json: str,
+        edges: list[tuple[str, str]],
+    ) -> None:
+        """Record a node's completion and its outgoing edge traversals atomically."""
+        params = {
+            "rid": validate.identifier("run_id", run_id, RUN_ID_MAX),
+            "label": validate.identifier("node_label", node_label, NODE_LABEL_MAX),
+            "status": NodeStatus.COMPLETED.value,
+            "output": validate.payload("output_json", output_json),
+            "err": None,
+            "finished_at": _now(),
+        }
+        pairs = validate.edges(edges, NODE_LABEL_MAX)
+        edge_rows = [
+            {
+                "run_id": run_id,
+                "upstream_label": up,
+                "downstream_label": down,
+                "traversed_at": params["finished_at"],
+            }  # fmt: skip
+            for up, down in pairs
+        ]
+        try:
+            with self._unit(write=True) as s:
+                if s.execute(_FINISH_NODE, params).rowcount == 0:
+                    raise self._missing_node(s, run_id, node_label)
+                if edge_rows:
+                    s.execute(_INSERT_EDGE, edge_rows)
+        except exc.IntegrityError as e:
+            raise self._duplicate_edge(run_id, pairs) from e
+
+    def fail_node_and_finish_run(self, run_id: str, node_label: str, error: str) -> None:
+        """Mark a node failed with `error` and its run failed, atomically."""
+        now = _now()
+        node = {
+            "rid": validate.identifier("run_id", run_id, RUN_ID_MAX),
+            "label": validate.identifier("node_label", node_label, NODE_LABEL_MAX),
+            "err": validate.text("error", error),
+            "finished_at": now,
+        }
+        run = {"rid": run_id, "status": RunStatus.FAILED.value, "sink": None, "finished_at": now}
+        with self._unit(write=True) as s:
+            if s.execute(_FAIL_NODE, node).rowcount == 0:
+                raise self._missing_node(s, run_id, node_label)
+            s.execute(_FINISH_RUN, run)
+
+    def _run_exists(self, run_id: str) -> bool:
+        with self._unit(write=False) as s:
+            return s.execute(_RUN_EXISTS, {"rid": run_id}).first() is not None
+
+    @staticmethod
+    def _missing_node(s: Session, run_id: str, node_label: str) -> ProvenanceError:
+        if s.execute(_RUN_EXISTS, {"rid": run_id}).first() is None:
+            return RunNotFoundError(run_id)
+        return NodeNotFoundError(run_id, node_label)
+
+    def _duplicate_edge(self, run_id: str, pairs: list[tuple[str, str]]) -> ProvenanceError:
+        seen: set[tuple[str, str]] = set()
+        for pair in pairs:
+            if pair in seen:
+                return DuplicateEdgeError(run_id, *pair)
+            seen.add(pair)
+        recorded = {(e["upstream_label"], e["downstream_label"])
+                    for e in self.get_edge_traversals(run_id)}  # fmt: skip
+        for pair in pairs:
+            if pair in recorded:
+                return DuplicateEdgeError(run_id, *pair)
+        return DatabaseError(f"recording edges of run {run_id!r} violated a constraint")
+
+    # Plain reads (dicts, epoch-float timestamps, as the original returns them)
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """A run record by id, or None."""
+        validate.text("run_id", run_id)
+        with self._unit(write=False) as s:
+            row = s.execute(_GET_RUN, {"rid": run_id}).first()
+        if row is None:
+            return None
+        return {
+            "run_id": row.run_id,
+            "dag_nsref": row.dag_nsref,
+            "parent_run_id": row.parent_run_id,
+            "status": row.status,
+            "started_at": _epoch(row.started_at),
+            "finished_at": _epoch(row.finished_at),
+            "source_inputs_json": row.source_inputs_json,
+            "sink_outputs_json": row.sink_outputs_json,
+            "initiated_by": row.initiated_by,
+        }
+
+    def get_node_executions(self, run_id: str) -> list[dict[str, Any]]:
+        """Every node execution record of a run, in start order."""
+        validate.text("run_id", run_id)
+        stmt = (
+            select(
+                _N.run_id,
+                _N.node_label,
+                _N.status,
+                _N.is_source,
+                _N.is_sink,
+                _N.input_json,
+                _N.output_json,
+                _N.started_at,
+                _N.finished_at,
+                _N.error,
+            )  # fmt: skip
+            .where(_N.run_id == run_id)
+            .order_by(_N.started_at, _N.node_label)
+        )
+        with self._unit(write=False) as s:
+            rows = s.execute(stmt).all()
+        return [
+            {
+                "run_id": r.run_id,
+                "node_label": r.node_label,
+                "status": r.status,
+                "is_source": bool(r.is_source),
+                "is_sink": bool(r.is_sink),
+                "input_json": r.input_json,
+                "output_json": r.output_json,
+                "started_at": _epoch(r.started_at),
+                "finished_at": _epoch(r.finished_at),
+                "error": r.error,
+            }
+            for r in rows
+        ]
+
+    def get_node_output(self, run_id: str, node_label: str) -> str | None:
+        """The output JSON of a completed or skipped node, or None."""
+        validate.text("run_id", run_id)
+        validate.text("node_label", node_label)
+        stmt = select(_N.output_json).where(
+            _N.run_id == run_id,
+            _N.node_label == node_label,
+            _N.status.in_([NodeStatus.COMPLETED.value, NodeStatus.SKIPPED.value]),
+        )
+        with self._unit(write=False) as s:
+            return s.execute(stmt).scalar_one_or_none()
+
+    def get_pending_nodes(self, run_id: str) -> list[str]:
+        """Labels of the run's nodes that are pending, running or failed."""
+        validate.text("run_id", run_id)
+        pending = [NodeStatus.PENDING.value, NodeStatus.RUNNING.value, NodeStatus.FAILED.value]
+        stmt = (
+            select(_N.node_label)
+            .where(_N.run_id == run_id, _N.status.in_(pending))
+            .order_by(_N.started_at, _N.node_label)
+        )
+        with self._unit(write=False) as s:
+            return list(s.execute(stmt).scalars())
+
+    def get_edge_traversals(self, run_id: str) -> list[dict[str, Any]]:
+        """Every edge traversal of a run, in traversal order."""
+        validate.text("run_id", run_id)
+        stmt = (
+            select(_E.run_id, _E.upstream_label, _E.downstream_label, _E.traversed_at)
+            .where(_E.run_id == run_id)
+            .order_by(_E.traversed_at, _E.upstream_label, _E.downstream_label)
+        )
+        with self._unit(write=False) as s:
+            rows = s.execute(stmt).all()
+        return [
+            {
+                "run_id": r.run_id,
+                "upstream_label": r.upstream_label,
+                "downstream_label": r.downstream_label,
+                "traversed_at": _epoch(r.traversed_at),
+            }
+            for r in rows
+        ]
+
+    # Inspection (Pydantic models; payloads left to load_io)
+
+    def inspect_run(self, run_id: str) -> DagRun | None:
+        """A full DagRun by id, with nested nodes, edges and sub-DAG runs."""
+        validate.text("run_id", run_id)
+        roots = select(*_RUN_SUMMARY).where(_R.run_id == run_id)
+        runs = self._load_trees(roots)
+        return runs[0] if runs else None
+
+    def get_recent_runs(
+        self,
+        limit: int = 20,
+        status: str | None = None,
+        *,
+        statuses: Iterable[str] | None = None,
+        dag_nsref: str | None = None,
+        started_after: datetime | None = None,
+        started_before: datetime | None = None,
+        after: RunCursor | None = None,
+    ) -> list[DagRun]:
+        """Runs, newest first (started_at, then run_id, descending), with full
+        node and edge data.
+
+        Filters: one `status` or several `statuses`, `dag_nsref`, and a start
+        window `started_after <= started_at < started_before`. Paging: pass the
+        `(started_at, run_id)` of the last run of a page as `after` to get the
+        next; pages stay stable while new runs are written.
+        """
+        conditions = []
+        if status is not None and statuses is not None:
+            raise InvalidInputError("give status or statuses, not both")
+        if status:  # the original treats an empty status as no filter
+            conditions.append(_R.status == validate.run_status(status))
+        if statuses is not None:
+            conditions.append(_R.status.in_(validate.run_statuses(statuses)))
+        if dag_nsref is not None:
+            conditions.append(_R.dag_nsref == validate.text("dag_nsref", dag_nsref))
+        if started_after is not None:
+            conditions.append(
+                _R.started_at >= validate.aware_datetime("started_after", started_after)
+            )
+        if started_before is not None:
+            conditions.append(
+                _R.started_at < validate.aware_datetime("started_before", started_before)
+            )
+        if after is not None:
+            conditions.append(_before_cursor(after))
+        roots = (
+            select(*_RUN_SUMMARY)
+            .where(*conditions)
+            .order_by(_R.started_at.desc(), _R.run_id.desc())
+            .limit(validate.limit(limit))
+        )
+        return self._load_trees(roots)
+
+    def get_active_runs(self) -> list[DagRun]:
+        """Runs currently running (at most 100, newest first, as the original)."""
+        return self.get_recent_runs(limit=100, status=RunStatus.RUNNING.value)
+
+    def get_child_runs(self, parent_run_id: str) -> list[DagRun]:
+        """Every descendant run of a run (children, grandchildren, ...), in start
+        order, each with its own nodes, edges and sub-DAG runs."""
+        validate.text("parent_run_id", parent_run_id)
+        tree = _tree_cte(select(_R.run_id).where(_R.parent_run_id == parent_run_id))
+        with self._unit(write=False) as s:
+            rows = s.execute(
+                select(*_RUN_SUMMARY)
+                .join(tree, _R.run_id == tree.c.run_id)
+                .order_by(_R.started_at, _R.run_id)
+            ).all()
+            if not rows:
+                return []
+            runs = [_build_run(r) for r in rows]
+            self._attach_nodes_and_edges(s, tree, {r.run_id: r for r in runs})
+        _attach_sub_dags(runs)
+        return runs
+
+    def _load_trees(self, roots: Select[Any]) -> list[DagRun]:
+        """The roots selected by `roots`, in its order, each with its whole
+        subtree of sub-DAG runs. Four statements whatever the tree's shape:
+        roots, the rest of the tree, nodes, edges."""
+        with self._unit(write=False) as s:
+            root_rows = s.execute(roots).all()
+            if not root_rows:
+                return []
+            result = [_build_run(r) for r in root_rows]
+            by_id = {r.run_id: r for r in result}
+            seed = roots.with_only_columns(_R.run_id).subquery("roots")
+            tree = _tree_cte(select(seed.c.run_id))
+            rows = s.execute(select(*_RUN_SUMMARY).join(tree, _R.run_id == tree.c.run_id)).all()
+            for row in rows:
+                if row.run_id not in by_id:
+                    by_id[row.run_id] = _build_run(row)
+            self._attach_nodes_and_edges(s, tree, by_id)
+        _attach_sub_dags(list(by_id.values()))
+        return result
+
+    @staticmethod
+    def _attach_nodes_and_edges(s: Session, tree: CTE, runs: dict[str, DagRun]) -> None:
+        node_rows = s.execute(select(*_NODE_SUMMARY).join(tree, _N.run_id == tree.c.run_id))
+        for r in node_rows:
+            run = runs.get(r.run_id)
+            if run is not None:
+                run.nodes[r.node_label] = NodeExecution.model_construct(
+                    node_label=r.node_label,
+                    status=r.status,
+                    is_source=bool(r.is_source),
+                    is_sink=bool(r.is_sink),
+                    started_at=r.started_at,
+                    finished_at=r.finished_at,
+                    error=r.error,
+                    edges=[],
+                    sub_dags=None,
+                    io=None,
+                )
+        edge_rows = s.execute(
+            select(_E.run_id, _E.upstream_label, _E.downstream_label, _E.traversed_at)
+            .join(tree, _E.run_id == tree.c.run_id)
+            .order_by(_E.traversed_at)
+        )
+        for r in edge_rows:
+            run = runs.get(r.run_id)
+            node = run.nodes.get(r.upstream_label) if run is not None else None
+            if node is not None:
+                node.edges.append(
+                    EdgeTraversal.model_construct(
+                        downstream_label=r.downstream_label, traversed_at=r.traversed_at
+                    )
+                )
+
+    def load_io(self, dag_run: DagRun, node_labels: Sequence[str] | None = None) -> None:
+        """Fill `io` on `dag_run` (source inputs / sink outputs) and on its nodes
+        (input / output JSON), only those in `node_labels` if given, in one
+        statement. Does not recurse into sub-DAG runs."""
+        if not isinstance(dag_run, DagRun):
+            raise InvalidInputError(f"dag_run must be a DagRun, got {type(dag_run).__name__}")
+        if isinstance(node_labels, str):
+            raise InvalidInputError("node_labels must be a sequence of labels, not one str")
+        wanted = None if node_labels is None else set(node_labels)
+        if wanted is not None and not wanted:
+            nodes_sel = None
+        else:
+            nodes_sel = select(_N.node_label, _N.input_json, _N.output_json).where(
+                _N.run_id == dag_run.run_id
+            )
+            if wanted is not None and len(wanted) <= _MAX_IN_LIST:
+                nodes_sel = nodes_sel.where(_N.node_label.in_(sorted(wanted)))
+        run_sel = select(
+            null().label("node_label"),
+            _R.source_inputs_json.label("input_json"),
+            _R.sink_outputs_json.label("output_json"),
+        ).where(_R.run_id == dag_run.run_id)
+        stmt = run_sel if nodes_sel is None else union_all(run_sel, nodes_sel)
+        with self._unit(write=False) as s:
+            rows = s.execute(stmt).all()
+        for label, input_json, output_json in rows:
+            io = IoPayload(input_json=input_json, output_json=output_json)
+            if label is None:
+                dag_run.io = io
+            elif wanted is None or label in wanted:
+                node = dag_run.nodes.get(label)
+                if node is not None:
+                    node.io = io
+
+
+def _before_cursor(after: object) -> Any:
+    if not (isinstance(after, tuple) and len(after) == 2):
+        raise InvalidInputError("after must be a (started_at, run_id) tuple of the last run seen")
+    started_at = validate.aware_datetime("after started_at", after[0])
+    run_id = validate.text("after run_id", after[1])
+    return or_(
+        _R.started_at < started_at,
+        and_(_R.started_at == started_at, _R.run_id < run_id),
+    )
+
+
+def _build_run(r: Any) -> DagRun:
+    return DagRun.model_construct(
+        run_id=r.run_id,
+        dag_nsref=r.dag_nsref,
+        parent_run_id=r.parent_run_id,
+        status=r.status,
+        started_at=r.started_at,
+        finished_at=r.finished_at,
+        initiated_by=r.initiated_by,
+        nodes={},
+        io=None,
+    )
+
+
+def _attach_sub_dags(runs: Iterable[DagRun]) -> None:
+    """Hang each run under the composite node of its parent that expanded it.
+
+    A child's nsref is `<parent nsref>/<key>`; the key (`"chunks[0]"`,
+    `"label[]"`) starts with the composite node's label.
+    """
+    by_id = {r.run_id: r for r in runs}
+    for child in by_id.values():
+        parent = by_id.get(child.parent_run_id or "")
+        if parent is None:
+            continue
+        prefix = parent.dag_nsref + "/"
+        if not child.dag_nsref.startswith(prefix):
+            continue
+        key = child.dag_nsref[len(prefix) :]
+        bracket = key.find("[")
+        node = parent.nodes.get(key[:bracket] if bracket >= 0 else key)
+        if node is not None:
+            if node.sub_dags is None:
+                node.sub_dags = {}
+            node.sub_dags[key] = child
+
+
+def _translate(e: exc.SQLAlchemyError) -> ProvenanceError:
+    """The library's error for a database failure (the caller chains `e`)."""
+    if isinstance(e, exc.DBAPIError) and (
+        e.connection_invalidated or isinstance(e, exc.OperationalError | exc.InterfaceError)
+    ):
+        return DatabaseUnavailableError(f"database unavailable: {_first_line(e)}")
+    return DatabaseError(f"database error: {_first_line(e)}")
+
+
+def _first_line(e: BaseException) -> str:
+    orig = getattr(e, "orig", None) or e
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+
+
+class NullProvenance:
+    """No-op provenance: discards writes, returns None/empty on reads."""
+
+    def create_run(
+        self,
+        run_id: str,
+        dag_nsref: str,
+        source_inputs: dict[str, Any],
+        parent_run_id: str | None = None,
+        initiator: str | None = None,
+    ) -> None:
+        pass
+
+    def update_run_status(self, run_id: str, status: str) -> None:
+        pass
+
+    def finish_run(self, run_id: str, status: str, sink_outputs_json: str | None = None) -> None:
+        pass
+
+    def record_node_start(
+        self,
+        run_id: str,
+        node_label: str,
+        input_json: str,
+        is_source: bool = False,
+        is_sink: bool = False,
+    ) -> None:
+        pass
+
+    def record_node_skipped(self, run_id: str, node_label: str, output_json: str) -> None:
+        pass
+
+    def complete_node_with_edges(
+        self, run_id: str, node_label: str, output_json: str, edges: list[tuple[str, str]]
+    ) -> None:
+        pass
+
+    def fail_node_and_finish_run(self, run_id: str, node_label: str, error: str) -> None:
+        pass
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        return None
+
+    def get_node_executions(self, run_id: str) -> list[dict[str, Any]]:
+        return []
+
+    def get_node_output(self, run_id: str, node_label: str) -> str | None:
+        return None
+
+    def get_pending_nodes(self, run_id: str) -> list[str]:
+        return []
+
+    def get_edge_traversals(self, run_id: str) -> list[dict[str, Any]]:
+        return []
+
+    def inspect_run(self, run_id: str) -> DagRun | None:
+        return None
+
+    def load_io(self, dag_run: DagRun, node_labels: Sequence[str] | None = None) -> None:
+        pass
+
+    def get_recent_runs(
+        self, limit: int = 20, status: str | None = None, **filters: Any
+    ) -> list[DagRun]:
+        return []
+
+    def get_active_runs(self) -> list[DagRun]:
+        return []
+
+    def get_child_runs(self, parent_run_id: str) -> list[DagRun]:
+        return []
+
+    @contextmanager
+    def batch(self) -> Iterator[NullProvenance]:
+        yield self
+
+    def close(self) -> None:
+        pass
+
+
+__all__ = ["DagProvenance", "NullProvenance", "RunCursor"]
