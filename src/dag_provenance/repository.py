@@ -72,10 +72,25 @@ _R = dag_runs.c
 _N = node_executions.c
 _E = edge_traversals.c
 
-_RUN_SUMMARY = (_R.run_id, _R.dag_nsref, _R.parent_run_id, _R.status, _R.started_at,
-                _R.finished_at, _R.initiated_by)  # fmt: skip
-_NODE_SUMMARY = (_N.run_id, _N.node_label, _N.status, _N.is_source, _N.is_sink,
-                 _N.started_at, _N.finished_at, _N.error)  # fmt: skip
+_RUN_SUMMARY = (
+    _R.run_id,
+    _R.dag_nsref,
+    _R.parent_run_id,
+    _R.status,
+    _R.started_at,
+    _R.finished_at,
+    _R.initiated_by,
+)
+_NODE_SUMMARY = (
+    _N.run_id,
+    _N.node_label,
+    _N.status,
+    _N.is_source,
+    _N.is_sink,
+    _N.started_at,
+    _N.finished_at,
+    _N.error,
+)
 
 _UPDATE_RUN_STATUS = (
     update(dag_runs).where(_R.run_id == bindparam("rid")).values(status=bindparam("status"))
@@ -104,7 +119,7 @@ _FAIL_NODE = (
     .where(_N.run_id == bindparam("rid"), _N.node_label == bindparam("label"))
     .values(
         status=NodeStatus.FAILED.value, finished_at=bindparam("finished_at"), error=bindparam("err")
-    )  # fmt: skip
+    )
 )
 _INSERT_RUN = insert(dag_runs)
 _INSERT_EDGE = insert(edge_traversals)
@@ -125,8 +140,16 @@ def _epoch(value: datetime | None) -> float | None:
 def _node_upsert(dialect_name: str) -> Any:
     """INSERT ... ON CONFLICT/DUPLICATE KEY that replaces a node's whole row,
     as the original's INSERT OR REPLACE does (a restarted node starts afresh)."""
-    replaced = ("status", "is_source", "is_sink", "input_json", "output_json",
-                "started_at", "finished_at", "error")  # fmt: skip
+    replaced = (
+        "status",
+        "is_source",
+        "is_sink",
+        "input_json",
+        "output_json",
+        "started_at",
+        "finished_at",
+        "error",
+    )
     if dialect_name in ("mysql", "mariadb"):
         stmt = mysql.insert(node_executions)
         return stmt.on_duplicate_key_update({c: stmt.inserted[c] for c in replaced})
@@ -410,7 +433,7 @@ class DagProvenance:
                 "upstream_label": up,
                 "downstream_label": down,
                 "traversed_at": params["finished_at"],
-            }  # fmt: skip
+            }
             for up, down in pairs
         ]
         try:
@@ -453,8 +476,9 @@ class DagProvenance:
             if pair in seen:
                 return DuplicateEdgeError(run_id, *pair)
             seen.add(pair)
-        recorded = {(e["upstream_label"], e["downstream_label"])
-                    for e in self.get_edge_traversals(run_id)}  # fmt: skip
+        recorded = {
+            (e["upstream_label"], e["downstream_label"]) for e in self.get_edge_traversals(run_id)
+        }
         for pair in pairs:
             if pair in recorded:
                 return DuplicateEdgeError(run_id, *pair)
@@ -496,7 +520,7 @@ class DagProvenance:
                 _N.started_at,
                 _N.finished_at,
                 _N.error,
-            )  # fmt: skip
+            )
             .where(_N.run_id == run_id)
             .order_by(_N.started_at, _N.node_label)
         )

@@ -54,12 +54,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def LongText() -> TypeEngine[str]:  # noqa: N802 - reads as a type at the column
+def LongText() -> TypeEngine[str]:
     """Text of at least 64 MiB: unbounded text on SQLite/PostgreSQL, LONGTEXT on MySQL."""
     return Text().with_variant(mysql.LONGTEXT(charset="utf8mb4"), "mysql", "mariadb")
 
 
-def Identifier(length: int) -> TypeEngine[str]:  # noqa: N802 - reads as a type at the column
+def Identifier(length: int) -> TypeEngine[str]:
     """A string of at most `length` characters, compared exactly on every engine."""
     return String(length).with_variant(
         mysql.VARCHAR(length, charset="utf8mb4", collation=MYSQL_ID_COLLATION),
