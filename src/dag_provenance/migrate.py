@@ -1,0 +1,452 @@
+"""Programmatic Alembic: bring a database to the schema this code expects.
+
+`ensure_schema` is what `DagProvenance` runs on start. It is cheap when the
+database is already at head (one SELECT on the version table), builds an
+empty database in one step (`create_all` + stamp, Alembic's "building an up
+to date database from scratch"), runs the migrations when the database is
+behind, and adopts SQLite files written by lythonic's own `DagProvenance`
+(no version table: the schema is recognised, stamped, then upgraded).
+
+Everything that changes the schema runs under the engine's own lock, so many
+processes starting at once on one database migrate it exactly once:
+PostgreSQL `pg_advisory_lock`, MariaDB/MySQL `GET_LOCK`, SQLite a
+`BEGIN IMMEDIATE` transaction. On SQLite foreign keys are switched off
+for the migration (batch table rebuilds would otherwise cascade-delete or
+fail on child rows) and `PRAGMA foreign_key_check` runs before the commit.
+
+The version table is `dag_provenance_version`, not `alembic_version`, so the
+store can share a database with an application that has its own Alembic
+history.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from dag_provenance.engine import WRITE_OPTION
+from dag_provenance.errors import (
+    DatabaseError,
+    SchemaError,
+    SchemaOutOfDateError,
+    SchemaTooNewError,
+    UnrecognizedSchemaError,
+)
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+VERSION_TABLE = "dag_provenance_version"
+UPGRADE_COMMAND = "`alembic upgrade head` (or `dag-provenance db upgrade`)"
+
+#: Revisions whose schema is exactly what lythonic's own DagProvenance writes.
+LYTHONIC_0_0_24_REVISION = "0001"
+LYTHONIC_0_0_28_REVISION = "0002"
+
+#: Seconds MariaDB/MySQL waits for another process's migration to finish.
+MYSQL_LOCK_TIMEOUT_S = 300
+_LOCK_NAME = "dag_provenance_migrate:"
+
+_TABLES = ("dag_runs", "node_executions", "edge_traversals")
+_LYTHONIC_COLUMNS = {
+    "dag_runs": {
+        "run_id",
+        "dag_nsref",
+        "parent_run_id",
+        "status",
+        "started_at",
+        "finished_at",
+        "source_inputs_json",
+        "sink_outputs_json",
+    },
+    "node_executions": {
+        "run_id",
+        "node_label",
+        "status",
+        "is_source",
+        "is_sink",
+        "input_json",
+        "output_json",
+        "started_at",
+        "finished_at",
+        "error",
+    },
+    "edge_traversals": {"run_id", "upstream_label", "downstream_label", "traversed_at"},
+}
+
+_version = sa.table(VERSION_TABLE, sa.column("version_num", sa.String(32)))
+
+
+# --- where the migrations live ------------------------------------------------
+
+
+def script_location() -> Path:
+    """The migrations folder: packaged in the wheel, else the source checkout's."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "migrations", here.parents[1] / "migrations"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise SchemaError(f"dag-provenance migrations not found next to {here}")
+
+
+def alembic_config(connection: Connection | Engine | None = None) -> Config:
+    """An Alembic `Config` for the library's migrations, needing no alembic.ini.
+
+    With `connection`, `env.py` migrates through it (Alembic's "sharing a
+    connection" recipe) instead of opening its own.
+    """
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(script_location()))
+    config.set_main_option("path_separator", "os")
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+@functools.cache
+def _script() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config())
+
+
+@functools.cache
+def head_revision() -> str:
+    """The newest revision this code knows (read once per process)."""
+    head = _script().get_current_head()
+    if head is None:
+        raise SchemaError("the migration history has no head revision")
+    return head
+
+
+def _is_known(revision: str) -> bool:
+    from alembic.util import CommandError
+
+    try:
+        return _script().get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+def history() -> list[tuple[str, str | None, str]]:
+    """Every revision, oldest first, as (revision, down_revision, description)."""
+    rows = []
+    for script in _script().walk_revisions():
+        down = script.down_revision
+        if down is not None and not isinstance(down, str):
+            down = ",".join(down)
+        rows.append((script.revision, down, script.doc))
+    return rows[::-1]
+
+
+# --- what the database holds ----------------------------------------------------
+
+
+def current_revision(conn_or_engine: Connection | Engine) -> str | None:
+    """The revision in the version table, or None when there is none."""
+    if isinstance(conn_or_engine, Engine):
+        with conn_or_engine.connect() as conn:
+            return current_revision(conn)
+    if not sa.inspect(conn_or_engine).has_table(VERSION_TABLE):
+        return None
+    return _read_version(conn_or_engine)
+
+
+def _read_version(conn: Connection) -> str | None:
+    versions = conn.execute(sa.select(_version.c.version_num)).scalars().all()
+    if len(versions) > 1:
+        raise UnrecognizedSchemaError(
+            f"{VERSION_TABLE} holds several revisions {versions!r}; expected one"
+        )
+    return versions[0] if versions else None
+
+
+@dataclass(frozen=True)
+class _Found:
+    """What a database holds: a revision (None: nothing of ours) and how it was known."""
+
+    revision: str | None
+    description: str
+    stamped: bool
+
+
+def _inspect_schema(conn: Connection) -> _Found:
+    """Read the version table, or recognise an unversioned (lythonic-written) schema."""
+    inspector = sa.inspect(conn)
+    names = set(inspector.get_table_names())
+    if VERSION_TABLE in names:
+        revision = _read_version(conn)
+        if revision is not None:
+            return _Found(revision, f"revision {revision}", stamped=True)
+    ours = names.intersection(_TABLES)
+    if not ours:
+        return _Found(None, "an empty database (no provenance tables)", stamped=False)
+    if ours != set(_TABLES):
+        raise UnrecognizedSchemaError(
+            f"found only some provenance tables ({', '.join(sorted(ours))}) "
+            f"and no {VERSION_TABLE} table"
+        )
+    columns = {t: {c["name"]: c for c in inspector.get_columns(t)} for t in _TABLES}
+    names_by_table = {t: set(cols) for t, cols in columns.items()}
+    started_at = columns["dag_runs"].get("started_at")
+    epoch = started_at is not None and isinstance(started_at["type"], sa.Float)
+    others_match = all(names_by_table[t] == _LYTHONIC_COLUMNS[t] for t in _TABLES[1:])
+    run_columns = names_by_table["dag_runs"]
+    if epoch and others_match and run_columns == _LYTHONIC_COLUMNS["dag_runs"]:
+        return _Found(LYTHONIC_0_0_24_REVISION, "lythonic 0.0.24's schema", stamped=False)
+    if epoch and others_match and run_columns == _LYTHONIC_COLUMNS["dag_runs"] | {"initiated_by"}:
+        return _Found(LYTHONIC_0_0_28_REVISION, "lythonic 0.0.28's schema", stamped=False)
+    raise UnrecognizedSchemaError(
+        f"tables {', '.join(_TABLES)} exist without a {VERSION_TABLE} table, "
+        "and their columns match no known schema (lythonic 0.0.24 or 0.0.28)"
+    )
+
+
+def _check_not_too_new(found: _Found) -> None:
+    if found.revision is not None and not _is_known(found.revision):
+        raise SchemaTooNewError(
+            f"the database is at revision {found.revision!r}, which this dag-provenance "
+            f"does not know (its newest is {head_revision()!r}): it was migrated by a "
+            "newer version; upgrade dag-provenance"
+        )
+
+
+def _out_of_date(found: _Found) -> SchemaOutOfDateError:
+    return SchemaOutOfDateError(
+        f"the database holds {found.description}, expected revision {head_revision()!r}; "
+        f"run {UPGRADE_COMMAND}, or open the store with migrate=True"
+    )
+
+
+# --- locking and the migration transaction ---------------------------------------
+
+
+@contextmanager
+def migration_transaction(conn: Connection) -> Iterator[Connection]:
+    """Hold the schema lock and one transaction on `conn` for a migration.
+
+    `conn` must not be in a transaction. On SQLite foreign keys are off
+    inside (they can only be switched outside a transaction), checked with
+    `PRAGMA foreign_key_check` before the commit, and back on afterwards.
+    """
+    if conn.in_transaction():
+        raise SchemaError("migration_transaction needs a connection outside any transaction")
+    if conn.dialect.name == "sqlite":
+        with _sqlite_foreign_keys_off(conn), conn.execution_options(**{WRITE_OPTION: True}).begin():
+            yield conn
+            _raise_on_foreign_key_violations(conn)
+        return
+    with _server_lock(conn), conn.begin():
+        yield conn
+
+
+def _sqlite_pragma(conn: Connection, pragma: str) -> None:
+    # On the DBAPI connection, so no SQLAlchemy transaction (and no BEGIN) starts:
+    # PRAGMA foreign_keys is a no-op inside a transaction.
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+@contextmanager
+def _sqlite_foreign_keys_off(conn: Connection) -> Iterator[None]:
+    _sqlite_pragma(conn, "PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        if conn.in_transaction():
+            conn.rollback()
+        _sqlite_pragma(conn, "PRAGMA foreign_keys = ON")
+
+
+def _raise_on_foreign_key_violations(conn: Connection) -> None:
+    violations = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if violations:
+        shown = ", ".join(f"{row[0]} row {row[1]} -> {row[2]}" for row in violations[:5])
+        raise SchemaError(
+            f"migration left {len(violations)} rows whose foreign key points nowhere "
+            f"({shown}); rolled back"
+        )
+
+
+@contextmanager
+def _server_lock(conn: Connection) -> Iterator[None]:
+    """A session lock named after the database (PostgreSQL: and the schema)."""
+    name = sa.bindparam("lock_name", _LOCK_NAME, type_=sa.String())
+    if conn.dialect.name == "postgresql":
+        key = sa.func.hashtext(sa.func.concat(name, sa.func.current_schema()))
+        acquire = sa.select(sa.func.pg_advisory_lock(key))
+        release = sa.select(sa.func.pg_advisory_unlock(key))
+    elif conn.dialect.name in ("mysql", "mariadb"):
+        # MD5 keeps the name under MySQL's 64-character limit for any database name.
+        key = sa.func.concat(name, sa.func.md5(sa.func.coalesce(sa.func.database(), "")))
+        timeout = sa.bindparam("timeout", MYSQL_LOCK_TIMEOUT_S, type_=sa.Integer())
+        acquire = sa.select(sa.func.get_lock(key, timeout))
+        release = sa.select(sa.func.release_lock(key))
+    else:
+        yield
+        return
+    got = conn.execute(acquire).scalar()
+    conn.commit()
+    if conn.dialect.name != "postgresql" and got != 1:
+        raise DatabaseError(
+            f"timed out after {MYSQL_LOCK_TIMEOUT_S}s waiting for another process's migration"
+        )
+    try:
+        yield
+    finally:
+        if conn.in_transaction():
+            conn.rollback()
+        conn.execute(release)
+        conn.commit()
+
+
+# --- changing the schema -----------------------------------------------------------
+
+
+def _create_from_scratch(conn: Connection) -> None:
+    """Alembic's cookbook "building an up to date database from scratch"."""
+    from dag_provenance.tables import Base
+
+    Base.metadata.create_all(conn)
+    _stamp(conn, head_revision())
+
+
+def _stamp(conn: Connection, revision: str) -> None:
+    from alembic.runtime.migration import MigrationContext
+
+    context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+    context.stamp(_script(), revision)
+
+
+def _run_command(conn: Connection, name: str, *args: Any) -> None:
+    from alembic import command
+
+    getattr(command, name)(alembic_config(conn), *args)
+
+
+def _upgrade_locked(conn: Connection, revision: str, *, fast_create: bool) -> None:
+    """Under the lock: re-read the schema (another process may have just migrated it)."""
+    found = _inspect_schema(conn)
+    _check_not_too_new(found)
+    target = head_revision() if revision in ("head", "heads") else revision
+    if found.revision == target:
+        return
+    if found.revision is None and fast_create and target == head_revision():
+        _create_from_scratch(conn)
+        return
+    if found.revision is not None and not found.stamped:
+        _stamp(conn, found.revision)
+    _run_command(conn, "upgrade", revision)
+
+
+def ensure_schema(engine: Engine, *, migrate: bool = True) -> None:
+    """Make sure the database holds the schema this code expects.
+
+    At head: returns after one SELECT. Empty: creates the tables and stamps
+    head. Behind, or written by lythonic: migrates (keeping every row), unless
+    `migrate` is False, which raises `SchemaOutOfDateError` and changes nothing.
+    A revision newer than this code raises `SchemaTooNewError`; tables this
+    library cannot identify raise `UnrecognizedSchemaError`.
+    """
+    head = head_revision()
+    quick = _quick_revision(engine)
+    if quick == head:
+        return
+    if quick is not None:
+        _check_not_too_new(_Found(quick, f"revision {quick}", stamped=True))
+    if not migrate:
+        with engine.connect() as conn:
+            found = _inspect_schema(conn)
+        _check_not_too_new(found)
+        if found.revision != head:
+            raise _out_of_date(found)
+        return
+    with engine.connect() as conn, migration_transaction(conn):
+        _upgrade_locked(conn, "head", fast_create=True)
+
+
+def _quick_revision(engine: Engine) -> str | None:
+    """The version table's revision in one SELECT; None if it cannot be read."""
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.select(_version.c.version_num)).scalar()
+    except DBAPIError:
+        # No version table yet (or the database is unreachable, which the
+        # slower path reports when it connects again).
+        return None
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Run the migrations up to `revision`, adopting a lythonic-written database."""
+    with engine.connect() as conn, migration_transaction(conn):
+        _upgrade_locked(conn, revision, fast_create=False)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Run the downgrades down to `revision` ("base" removes every table)."""
+    with engine.connect() as conn, migration_transaction(conn):
+        _run_command(conn, "downgrade", revision)
+
+
+def stamp(engine: Engine, revision: str) -> None:
+    """Record `revision` as current without running any migration."""
+    with engine.connect() as conn, migration_transaction(conn):
+        _run_command(conn, "stamp", revision)
+
+
+# --- reporting -----------------------------------------------------------------
+
+
+class PendingRevision(BaseModel):
+    revision: str
+    description: str
+
+
+class MigrationStatus(BaseModel):
+    """Where a database stands against this code's migration history.
+
+    For a lythonic-written database (no version table) `current_revision` is
+    the revision its schema is recognised as, which the next upgrade stamps.
+    """
+
+    current_revision: str | None
+    head_revision: str
+    pending: list[PendingRevision]
+    is_up_to_date: bool
+    is_too_new: bool
+
+
+def migration_status(engine: Engine) -> MigrationStatus:
+    """Report the current and head revisions and the migrations still to run."""
+    with engine.connect() as conn:
+        found = _inspect_schema(conn)
+    head = head_revision()
+    too_new = found.revision is not None and not _is_known(found.revision)
+    pending: list[PendingRevision] = []
+    if not too_new:
+        pending = [
+            PendingRevision(revision=s.revision, description=s.doc)
+            for s in _script().iterate_revisions(head, found.revision or "base")
+        ][::-1]
+    return MigrationStatus(
+        current_revision=found.revision,
+        head_revision=head,
+        pending=pending,
+        is_up_to_date=found.revision == head,
+        is_too_new=too_new,
+    )
