@@ -1,5 +1,4 @@
-"""constraints: sized identifiers, long payloads, NOT NULL flags, status
-checks, foreign keys that cascade on delete
+"""constraints: sized ids, long payloads, NOT NULL flags, status checks, cascading FKs
 
 - ids, labels and nsrefs become length-limited identifiers (on MariaDB/MySQL
   with a binary no-pad collation, so ids differing in case or trailing
