@@ -4,10 +4,10 @@ dump of every provenance table (to prove a refused call changed nothing)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import select
@@ -15,6 +15,7 @@ from sqlalchemy import select
 from dag_provenance import DagProvenance
 from dag_provenance.tables import dag_runs, edge_traversals, node_executions
 
+T = TypeVar("T")
 TableDump = dict[str, list[tuple[Any, ...]]]
 
 
@@ -46,6 +47,19 @@ def refused(provenance: DagProvenance) -> Refused:
         assert dump_tables(provenance) == before
 
     return check
+
+
+def check_each(cases: Mapping[str, T], check: Callable[[T], object]) -> None:
+    """Run `check` on every case (one store, many cases: fast), then fail
+    naming every case whose check failed."""
+    failures: list[str] = []
+    for name, case in cases.items():
+        try:
+            check(case)
+        except (Exception, pytest.fail.Exception) as e:
+            first_line = str(e).splitlines()[0] if str(e) else ""
+            failures.append(f"{name}: {type(e).__name__}: {first_line}")
+    assert not failures, "failed cases:\n" + "\n".join(failures)
 
 
 @pytest.fixture
