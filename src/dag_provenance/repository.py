@@ -15,13 +15,14 @@ file). The mapped tables stay the schema's single definition.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     CTE,
@@ -54,7 +55,7 @@ from dag_provenance.errors import (
 )
 from dag_provenance.initiator import run_initiator
 from dag_provenance.migrate import ensure_schema
-from dag_provenance.models import DagRun, EdgeTraversal, IoPayload, NodeExecution
+from dag_provenance.models import DagRun, EdgeTraversal, IoPayload, NodeExecution, _trusted
 from dag_provenance.serialization import safe_json_dumps
 from dag_provenance.status import NodeStatus, RunStatus
 from dag_provenance.tables import (
@@ -130,6 +131,18 @@ _FAIL_NODE = (
 _INSERT_RUN = insert(dag_runs)
 _INSERT_EDGE = insert(edge_traversals)
 _RUN_EXISTS = select(_R.run_id).where(_R.run_id == bindparam("rid"))
+_LOAD_IO_RUN = select(
+    null().label("node_label"),
+    _R.source_inputs_json.label("input_json"),
+    _R.sink_outputs_json.label("output_json"),
+).where(_R.run_id == bindparam("rid"))
+_IO_OF_NODES = select(_N.node_label, _N.input_json, _N.output_json).where(
+    _N.run_id == bindparam("rid")
+)
+_LOAD_IO_ALL = union_all(_LOAD_IO_RUN, _IO_OF_NODES)
+_LOAD_IO_SOME = union_all(
+    _LOAD_IO_RUN, _IO_OF_NODES.where(_N.node_label.in_(bindparam("labels", expanding=True)))
+)
 _GET_RUN = select(*_RUN_SUMMARY, _R.source_inputs_json, _R.sink_outputs_json).where(
     _R.run_id == bindparam("rid")
 )
@@ -590,10 +603,10 @@ class DagProvenance:
 
     def inspect_run(self, run_id: str) -> DagRun | None:
         """A full DagRun by id, with nested nodes, edges and sub-DAG runs."""
-        validate.text("run_id", run_id)
-        roots = select(*_RUN_SUMMARY).where(_R.run_id == run_id)
-        runs = self._load_trees(roots)
-        return runs[0] if runs else None
+        params = {"rid": validate.text("run_id", run_id)}
+        with self._unit(write=False) as s:
+            by_id = _load_tree(s, _INSPECT_TREE, params)
+        return by_id.get(run_id)
 
     def get_recent_runs(
         self,
@@ -607,39 +620,37 @@ class DagProvenance:
         after: RunCursor | None = None,
     ) -> list[DagRun]:
         """Runs, newest first (started_at, then run_id, descending), with full
-        node and edge data.
+        node and edge data and their sub-DAG runs.
 
         Filters: one `status` or several `statuses`, `dag_nsref`, and a start
         window `started_after <= started_at < started_before`. Paging: pass the
         `(started_at, run_id)` of the last run of a page as `after` to get the
         next; pages stay stable while new runs are written.
         """
-        conditions = []
         if status is not None and statuses is not None:
             raise InvalidInputError("give status or statuses, not both")
+        params: dict[str, Any] = {"lim": validate.limit(limit)}
         if status:  # the original treats an empty status as no filter
-            conditions.append(_R.status == validate.run_status(status))
+            params["status"] = validate.run_status(status)
         if statuses is not None:
-            conditions.append(_R.status.in_(validate.run_statuses(statuses)))
+            params["statuses"] = validate.run_statuses(statuses)
         if dag_nsref is not None:
-            conditions.append(_R.dag_nsref == validate.text("dag_nsref", dag_nsref))
+            params["nsref"] = validate.text("dag_nsref", dag_nsref)
         if started_after is not None:
-            conditions.append(
-                _R.started_at >= validate.aware_datetime("started_after", started_after)
-            )
+            params["from_ts"] = validate.aware_datetime("started_after", started_after)
         if started_before is not None:
-            conditions.append(
-                _R.started_at < validate.aware_datetime("started_before", started_before)
-            )
+            params["to_ts"] = validate.aware_datetime("started_before", started_before)
         if after is not None:
-            conditions.append(_before_cursor(after))
-        roots = (
-            select(*_RUN_SUMMARY)
-            .where(*conditions)
-            .order_by(_R.started_at.desc(), _R.run_id.desc())
-            .limit(validate.limit(limit))
-        )
-        return self._load_trees(roots)
+            params["cursor_ts"], params["cursor_id"] = _cursor(after)
+        if params.get("statuses") == [] or params["lim"] == 0:
+            return []
+        roots, tree = _recent_statements(frozenset(params))
+        with self._unit(write=False) as s:
+            root_ids = [row[0] for row in s.execute(roots, params)]
+            if not root_ids:
+                return []
+            by_id = _load_tree(s, tree, params)
+        return [by_id[rid] for rid in root_ids]
 
     def get_active_runs(self) -> list[DagRun]:
         """Runs currently running (at most 100, newest first, as the original)."""
@@ -647,74 +658,11 @@ class DagProvenance:
 
     def get_child_runs(self, parent_run_id: str) -> list[DagRun]:
         """Every descendant run of a run (children, grandchildren, ...), in start
-        order, each with its own nodes, edges and sub-DAG runs."""
-        validate.text("parent_run_id", parent_run_id)
-        tree = _tree_cte(select(_R.run_id).where(_R.parent_run_id == parent_run_id))
+        order, each built once, with its own nodes, edges and sub-DAG runs."""
+        params = {"rid": validate.text("parent_run_id", parent_run_id)}
         with self._unit(write=False) as s:
-            rows = s.execute(
-                select(*_RUN_SUMMARY)
-                .join(tree, _R.run_id == tree.c.run_id)
-                .order_by(_R.started_at, _R.run_id)
-            ).all()
-            if not rows:
-                return []
-            runs = [_build_run(r) for r in rows]
-            self._attach_nodes_and_edges(s, tree, {r.run_id: r for r in runs})
-        _attach_sub_dags(runs)
-        return runs
-
-    def _load_trees(self, roots: Select[Any]) -> list[DagRun]:
-        """The roots selected by `roots`, in its order, each with its whole
-        subtree of sub-DAG runs. Four statements whatever the tree's shape:
-        roots, the rest of the tree, nodes, edges."""
-        with self._unit(write=False) as s:
-            root_rows = s.execute(roots).all()
-            if not root_rows:
-                return []
-            result = [_build_run(r) for r in root_rows]
-            by_id = {r.run_id: r for r in result}
-            seed = roots.with_only_columns(_R.run_id).subquery("roots")
-            tree = _tree_cte(select(seed.c.run_id))
-            rows = s.execute(select(*_RUN_SUMMARY).join(tree, _R.run_id == tree.c.run_id)).all()
-            for row in rows:
-                if row.run_id not in by_id:
-                    by_id[row.run_id] = _build_run(row)
-            self._attach_nodes_and_edges(s, tree, by_id)
-        _attach_sub_dags(list(by_id.values()))
-        return result
-
-    @staticmethod
-    def _attach_nodes_and_edges(s: Connection, tree: CTE, runs: dict[str, DagRun]) -> None:
-        node_rows = s.execute(select(*_NODE_SUMMARY).join(tree, _N.run_id == tree.c.run_id))
-        for r in node_rows:
-            run = runs.get(r.run_id)
-            if run is not None:
-                run.nodes[r.node_label] = NodeExecution.model_construct(
-                    node_label=r.node_label,
-                    status=r.status,
-                    is_source=bool(r.is_source),
-                    is_sink=bool(r.is_sink),
-                    started_at=r.started_at,
-                    finished_at=r.finished_at,
-                    error=r.error,
-                    edges=[],
-                    sub_dags=None,
-                    io=None,
-                )
-        edge_rows = s.execute(
-            select(_E.run_id, _E.upstream_label, _E.downstream_label, _E.traversed_at)
-            .join(tree, _E.run_id == tree.c.run_id)
-            .order_by(_E.traversed_at)
-        )
-        for r in edge_rows:
-            run = runs.get(r.run_id)
-            node = run.nodes.get(r.upstream_label) if run is not None else None
-            if node is not None:
-                node.edges.append(
-                    EdgeTraversal.model_construct(
-                        downstream_label=r.downstream_label, traversed_at=r.traversed_at
-                    )
-                )
+            by_id = _load_tree(s, _CHILD_TREE, params)
+        return list(by_id.values())
 
     def load_io(self, dag_run: DagRun, node_labels: Sequence[str] | None = None) -> None:
         """Fill `io` on `dag_run` (source inputs / sink outputs) and on its nodes
@@ -725,22 +673,16 @@ class DagProvenance:
         if isinstance(node_labels, str):
             raise InvalidInputError("node_labels must be a sequence of labels, not one str")
         wanted = None if node_labels is None else set(node_labels)
-        if wanted is not None and not wanted:
-            nodes_sel = None
+        params: dict[str, Any] = {"rid": dag_run.run_id}
+        if wanted is None or len(wanted) > _MAX_IN_LIST:
+            stmt = _LOAD_IO_ALL
+        elif wanted:
+            stmt = _LOAD_IO_SOME
+            params["labels"] = sorted(wanted)
         else:
-            nodes_sel = select(_N.node_label, _N.input_json, _N.output_json).where(
-                _N.run_id == dag_run.run_id
-            )
-            if wanted is not None and len(wanted) <= _MAX_IN_LIST:
-                nodes_sel = nodes_sel.where(_N.node_label.in_(sorted(wanted)))
-        run_sel = select(
-            null().label("node_label"),
-            _R.source_inputs_json.label("input_json"),
-            _R.sink_outputs_json.label("output_json"),
-        ).where(_R.run_id == dag_run.run_id)
-        stmt = run_sel if nodes_sel is None else union_all(run_sel, nodes_sel)
+            stmt = _LOAD_IO_RUN
         with self._unit(write=False) as s:
-            rows = s.execute(stmt).all()
+            rows = s.execute(stmt, params).all()
         for label, input_json, output_json in rows:
             io = IoPayload(input_json=input_json, output_json=output_json)
             if label is None:
@@ -751,29 +693,121 @@ class DagProvenance:
                     node.io = io
 
 
-def _before_cursor(after: object) -> Any:
+def _cursor(after: object) -> tuple[datetime, str]:
     if not (isinstance(after, tuple) and len(after) == 2):
         raise InvalidInputError("after must be a (started_at, run_id) tuple of the last run seen")
-    started_at = validate.aware_datetime("after started_at", after[0])
-    run_id = validate.text("after run_id", after[1])
-    return or_(
-        _R.started_at < started_at,
-        and_(_R.started_at == started_at, _R.run_id < run_id),
+    return (
+        validate.aware_datetime("after started_at", after[0]),
+        validate.text("after run_id", after[1]),
     )
 
 
-def _build_run(r: Any) -> DagRun:
-    return DagRun.model_construct(
-        run_id=r.run_id,
-        dag_nsref=r.dag_nsref,
-        parent_run_id=r.parent_run_id,
-        status=r.status,
-        started_at=r.started_at,
-        finished_at=r.finished_at,
-        initiated_by=r.initiated_by,
-        nodes={},
-        io=None,
+class _TreeStatements(NamedTuple):
+    """Three statements loading a run tree: its runs, their nodes, their edges."""
+
+    runs: Select[Any]
+    nodes: Select[Any]
+    edges: Select[Any]
+
+
+def _tree_statements(anchor: Select[Any]) -> _TreeStatements:
+    tree = _tree_cte(anchor)
+    return _TreeStatements(
+        runs=select(*_RUN_SUMMARY)
+        .join(tree, _R.run_id == tree.c.run_id)
+        .order_by(_R.started_at, _R.run_id),
+        nodes=select(*_NODE_SUMMARY).join(tree, _N.run_id == tree.c.run_id),
+        edges=select(_E.run_id, _E.upstream_label, _E.downstream_label, _E.traversed_at)
+        .join(tree, _E.run_id == tree.c.run_id)
+        .order_by(_E.traversed_at, _E.upstream_label, _E.downstream_label),
     )
+
+
+_INSPECT_TREE = _tree_statements(select(_R.run_id).where(_R.run_id == bindparam("rid")))
+_CHILD_TREE = _tree_statements(select(_R.run_id).where(_R.parent_run_id == bindparam("rid")))
+
+_RECENT_FILTERS = {
+    "status": lambda: _R.status == bindparam("status"),
+    "statuses": lambda: _R.status.in_(bindparam("statuses", expanding=True)),
+    "nsref": lambda: _R.dag_nsref == bindparam("nsref"),
+    "from_ts": lambda: _R.started_at >= bindparam("from_ts"),
+    "to_ts": lambda: _R.started_at < bindparam("to_ts"),
+    "cursor_ts": lambda: or_(
+        _R.started_at < bindparam("cursor_ts"),
+        and_(_R.started_at == bindparam("cursor_ts"), _R.run_id < bindparam("cursor_id")),
+    ),
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _recent_statements(params: frozenset[str]) -> tuple[Select[Any], _TreeStatements]:
+    """The newest-first root query for one combination of filters, and the
+    statements loading those roots' trees; built once per combination."""
+    roots = (
+        select(_R.run_id)
+        .where(*(make() for name, make in _RECENT_FILTERS.items() if name in params))
+        .order_by(_R.started_at.desc(), _R.run_id.desc())
+        .limit(bindparam("lim"))
+    )
+    seed = roots.subquery("roots")
+    return roots, _tree_statements(select(seed.c.run_id))
+
+
+def _load_tree(
+    s: Connection, statements: _TreeStatements, params: dict[str, Any]
+) -> dict[str, DagRun]:
+    """Every run of the tree, in start order and each built once, with its
+    nodes and edges and its sub-DAG runs hung under their composite nodes.
+    Three statements, whatever the tree's depth or breadth."""
+    runs: dict[str, DagRun] = {}
+    for run_id, nsref, parent, status, started, finished, initiator in s.execute(
+        statements.runs, params
+    ).all():
+        runs[run_id] = _trusted(
+            DagRun,
+            {
+                "run_id": run_id,
+                "dag_nsref": nsref,
+                "parent_run_id": parent,
+                "status": status,
+                "started_at": started,
+                "finished_at": finished,
+                "initiated_by": initiator,
+                "nodes": {},
+                "io": None,
+            },
+        )
+    if not runs:
+        return runs
+    for run_id, label, status, is_source, is_sink, started, finished, error in s.execute(
+        statements.nodes, params
+    ).all():
+        run = runs.get(run_id)
+        if run is not None:
+            run.nodes[label] = _trusted(
+                NodeExecution,
+                {
+                    "node_label": label,
+                    "status": status,
+                    "is_source": bool(is_source),
+                    "is_sink": bool(is_sink),
+                    "started_at": started,
+                    "finished_at": finished,
+                    "error": error,
+                    "edges": [],
+                    "sub_dags": None,
+                    "io": None,
+                },
+            )
+    for run_id, upstream, downstream, traversed in s.execute(statements.edges, params).all():
+        run = runs.get(run_id)
+        node = run.nodes.get(upstream) if run is not None else None
+        if node is not None:
+            # Validated construction: for this two-field model pydantic-core
+            # is faster than skipping validation.
+            node.edges.append(EdgeTraversal(downstream_label=downstream, traversed_at=traversed))
+    _attach_sub_dags(runs.values())
+    return runs
 
 
 def _attach_sub_dags(runs: Iterable[DagRun]) -> None:
