@@ -226,13 +226,19 @@ def prune(
     return totals
 
 
-def _finished_trees(tree_rows: Sequence[Any]) -> list[str]:
-    """Run ids of the trees none of whose runs is active, deepest first."""
+def _finished_trees(tree_rows: Sequence[Any]) -> list[list[str]]:
+    """Run ids of the trees none of whose runs is active, one list per depth,
+    deepest first."""
     blocked = {r.root_id for r in tree_rows if r.status in ACTIVE_STATUSES}
-    return [r.run_id for r in tree_rows if r.root_id not in blocked]
+    levels: dict[int, list[str]] = {}
+    for r in tree_rows:
+        if r.root_id not in blocked:
+            levels.setdefault(r.depth, []).append(r.run_id)
+    return [levels[depth] for depth in sorted(levels, reverse=True)]
 
 
-def _count(s: Connection, run_ids: list[str], size: int) -> Counts:
+def _count(s: Connection, levels: list[list[str]], size: int) -> Counts:
+    run_ids = [run_id for level in levels for run_id in level]
     counts = Counts(runs=len(run_ids))
     for chunk in _chunks(run_ids, size):
         counts.node_executions += s.execute(
@@ -244,9 +250,11 @@ def _count(s: Connection, run_ids: list[str], size: int) -> Counts:
     return counts
 
 
-def _delete(s: Connection, run_ids: list[str], size: int) -> Counts:
-    """Delete the runs (given deepest first, so children go before parents
-    whether or not the foreign keys cascade) with their nodes and edges."""
+def _delete(s: Connection, levels: list[list[str]], size: int) -> Counts:
+    """Delete the runs with their nodes and edges, one depth at a time from
+    the deepest, so children go before parents whether or not the foreign
+    keys cascade (and no row is deleted by a cascade, uncounted)."""
+    run_ids = [run_id for level in levels for run_id in level]
     counts = Counts()
     for chunk in _chunks(run_ids, size):
         counts.edge_traversals += s.execute(
@@ -256,8 +264,9 @@ def _delete(s: Connection, run_ids: list[str], size: int) -> Counts:
             delete(node_executions).where(_N.run_id.in_(chunk))
         ).rowcount
     try:
-        for chunk in _chunks(run_ids, size):
-            counts.runs += s.execute(delete(dag_runs).where(_R.run_id.in_(chunk))).rowcount
+        for level in levels:
+            for chunk in _chunks(level, size):
+                counts.runs += s.execute(delete(dag_runs).where(_R.run_id.in_(chunk))).rowcount
     except exc.IntegrityError as e:
         raise DatabaseError(
             "a run was added under a run being pruned; nothing of this batch was deleted"
