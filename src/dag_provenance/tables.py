@@ -112,9 +112,7 @@ class EdgeTraversalRow(Base):
     downstream_label: Mapped[str] = mapped_column(Identifier(NODE_LABEL_MAX), primary_key=True)
     traversed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
-    __table_args__ = (
-        ForeignKeyConstraint(["run_id"], ["dag_runs.run_id"], ondelete="CASCADE"),
-    )
+    __table_args__ = (ForeignKeyConstraint(["run_id"], ["dag_runs.run_id"], ondelete="CASCADE"),)
 
 
 dag_runs = DagRunRow.__table__
