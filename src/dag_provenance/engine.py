@@ -10,6 +10,7 @@ front, so two writers never deadlock upgrading a read lock) and a plain
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +123,61 @@ def _mysql_engine(url: URL, **engine_kwargs: Any) -> Engine:
             cursor.close()
 
     return engine
+
+
+class _SharedEngines:
+    """One Engine per database URL per process, as SQLAlchemy recommends.
+
+    Stores opened on the same path or URL share its pool, so opening a store
+    on a database this process already uses costs one cheap query, not a new
+    engine, a first-connect handshake and (on SQLite) a WAL file open. When
+    the last store using an engine is closed, its pooled connections are
+    released; the engine itself (a few kilobytes) is kept for the next store.
+
+    The schema check is remembered the same way: while a store of this
+    process has a database open, more stores on it skip the check; once the
+    last one closes, the next store checks again.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._engines: dict[str, Engine] = {}
+        self._users: dict[str, int] = {}
+        self._schema_checked: set[str] = set()
+
+    def schema_checked(self, key: str) -> bool:
+        return key in self._schema_checked
+
+    def mark_schema_checked(self, key: str) -> None:
+        with self._lock:
+            if self._users.get(key, 0) > 0:
+                self._schema_checked.add(key)
+
+    def acquire(self, target: str | os.PathLike[str]) -> tuple[Engine, str]:
+        """The shared engine for `target` and the key to release it with."""
+        key = _engine_key(target)
+        with self._lock:
+            engine = self._engines.get(key)
+            if engine is None:
+                engine = self._engines[key] = make_engine(target)
+            self._users[key] = self._users.get(key, 0) + 1
+            return engine, key
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            users = self._users.get(key, 0) - 1
+            self._users[key] = max(users, 0)
+            if users == 0:
+                self._schema_checked.discard(key)
+                self._engines[key].dispose()
+
+
+def _engine_key(target: str | os.PathLike[str]) -> str:
+    if isinstance(target, str) and is_url(target):
+        url = make_url(target)
+    else:
+        url = URL.create("sqlite+pysqlite", database=str(Path(target).expanduser().resolve()))
+    return url.render_as_string(hide_password=False)
+
+
+shared_engines = _SharedEngines()

@@ -42,7 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from dag_provenance import validate
-from dag_provenance.engine import WRITE_OPTION, DbTarget, make_engine
+from dag_provenance.engine import WRITE_OPTION, DbTarget, shared_engines
 from dag_provenance.errors import (
     DatabaseError,
     DatabaseUnavailableError,
@@ -156,6 +156,7 @@ def _epoch(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
 
+@functools.cache
 def _node_upsert(dialect_name: str) -> Any:
     """INSERT ... ON CONFLICT/DUPLICATE KEY that replaces a node's whole row,
     as the original's INSERT OR REPLACE does (a restarted node starts afresh)."""
@@ -214,8 +215,11 @@ class DagProvenance:
         migrate: bool = True,
         initiator_var: ContextVar[str | None] | None = None,
     ) -> None:
-        self._owns_engine = not isinstance(db_path, Engine)
-        self.engine = make_engine(db_path)
+        self._engine_key: str | None = None
+        if isinstance(db_path, Engine):
+            self.engine = db_path
+        else:
+            self.engine, self._engine_key = shared_engines.acquire(db_path)
         self.db_path = self._sqlite_path()
         self._initiator_var = initiator_var if initiator_var is not None else run_initiator
         self._local = threading.local()
@@ -230,7 +234,11 @@ class DagProvenance:
             else self.engine.execution_options(isolation_level="REPEATABLE READ")
         )
         try:
-            ensure_schema(self.engine, migrate=migrate)
+            key = self._engine_key
+            if key is None or not shared_engines.schema_checked(key):
+                ensure_schema(self.engine, migrate=migrate)
+                if key is not None:
+                    shared_engines.mark_schema_checked(key)
         except exc.SQLAlchemyError as e:
             self.close()
             raise _translate(e) from e
@@ -248,9 +256,12 @@ class DagProvenance:
         return f"DagProvenance({self.engine.url.render_as_string(hide_password=True)!r})"
 
     def close(self) -> None:
-        """Release pooled connections (only when the store created its engine)."""
-        if self._owns_engine:
-            self.engine.dispose()
+        """Release this store's hold on its engine: when no open store of this
+        process uses the database any more, its pooled connections are closed.
+        An Engine passed in by the caller is left alone. Idempotent."""
+        key, self._engine_key = self._engine_key, None
+        if key is not None:
+            shared_engines.release(key)
 
     def __enter__(self) -> DagProvenance:
         return self
