@@ -727,7 +727,9 @@ def _tree_statements(anchor: Select[Any]) -> _TreeStatements:
         runs=select(*_RUN_SUMMARY)
         .join(tree, _R.run_id == tree.c.run_id)
         .order_by(_R.started_at, _R.run_id),
-        nodes=select(*_NODE_SUMMARY).join(tree, _N.run_id == tree.c.run_id),
+        nodes=select(*_NODE_SUMMARY)
+        .join(tree, _N.run_id == tree.c.run_id)
+        .order_by(_N.started_at, _N.node_label),
         edges=select(_E.run_id, _E.upstream_label, _E.downstream_label, _E.traversed_at)
         .join(tree, _E.run_id == tree.c.run_id)
         .order_by(_E.traversed_at, _E.upstream_label, _E.downstream_label),
