@@ -216,6 +216,7 @@ def test_get_recent_runs_filters_by_one_status_or_several(
             provenance.update_run_status(run_id, status)
 
     assert _ids(provenance.get_recent_runs(status="failed")) == [by_status["failed"]]
+    assert _ids(provenance.get_recent_runs(10, "failed")) == [by_status["failed"]]
     assert _ids(provenance.get_recent_runs(status=RunStatus.PAUSED)) == [by_status["paused"]]
     assert _ids(provenance.get_recent_runs(statuses=["running", NodeStatus.COMPLETED])) == [
         by_status["completed"],
@@ -309,6 +310,19 @@ def test_keyset_paging_walks_every_run_once_while_new_runs_arrive(
         page = provenance.get_recent_runs(limit=3, after=(last.started_at, last.run_id))
 
     assert seen == existing[::-1]
+
+
+def test_a_cursor_given_in_another_time_zone_pages_the_same(
+    provenance: DagProvenance, new_id: NewId, clock: Clock
+) -> None:
+    runs = [new_id(f"run{i}") for i in range(4)]
+    for run_id in runs:
+        provenance.create_run(run_id, "pkg:dag", {})
+    (newest,) = provenance.get_recent_runs(limit=1)
+
+    minus_seven = timezone(timedelta(hours=-7))
+    cursor = (newest.started_at.astimezone(minus_seven), newest.run_id)
+    assert _ids(provenance.get_recent_runs(after=cursor)) == runs[2::-1]
 
 
 def test_keyset_paging_combines_with_filters(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
@@ -386,6 +387,21 @@ def test_reads_inside_a_batch_see_the_batch_s_own_writes(
         inspected = provenance.inspect_run(run_id)
         assert inspected is not None
         assert list(inspected.nodes) == ["a"]
+
+
+def test_other_threads_see_a_batch_s_writes_only_once_it_commits(
+    provenance: DagProvenance, new_id: NewId
+) -> None:
+    run_id = new_id("run")
+    seen_during: list[object] = []
+    with provenance.batch():
+        provenance.create_run(run_id, "pkg:dag", {})
+        reader = threading.Thread(target=lambda: seen_during.append(provenance.get_run(run_id)))
+        reader.start()
+        reader.join()
+
+    assert seen_during == [None]
+    assert provenance.get_run(run_id) is not None
 
 
 def test_batches_do_not_nest(provenance: DagProvenance, new_id: NewId) -> None:
