@@ -213,7 +213,6 @@ def test_a_read_shows_one_snapshot_when_a_writer_commits_between_its_statements(
     assert 2 <= gaps <= len(runs), f"{name} reads in {gaps} statement(s)"
     checked = 0
     for gap, run_id in zip(range(1, gaps), runs, strict=False):
-
         with commit_between_statements(provenance, gap, finish_it(provenance, run_id)):
             before = read(provenance, parent, run_id)
         after = read(provenance, parent, run_id)

@@ -86,7 +86,9 @@ def write_run(
     store.create_run(run_id, dag_nsref, {"n0": {"index": index}}, parent_run_id=parent_run_id)
     done()
     for label in NODES:
-        store.record_node_start(run_id, label, json.dumps({"from": run_id}), is_source=label == "n0")
+        store.record_node_start(
+            run_id, label, json.dumps({"from": run_id}), is_source=label == "n0"
+        )
         done()
         if fails(index) and label == FAILING_NODE:
             store.fail_node_and_finish_run(run_id, label, f"{label} failed on purpose")
@@ -170,6 +172,10 @@ def stored_violations(engine: Engine) -> list[str]:
     return problems
 
 
+def run_of(table: Any) -> Any:
+    return select(dag_runs.c.run_id).where(dag_runs.c.run_id == table.c.run_id)
+
+
 def integrity_check(engine: Engine) -> list[str]:
     """The engine's own integrity check: SQLite's PRAGMA integrity_check and
     foreign_key_check; on servers, that every child row's run exists."""
@@ -183,7 +189,9 @@ def integrity_check(engine: Engine) -> list[str]:
             missing = conn.execute(
                 select(func.count())
                 .select_from(table)
-                .where(~select(dag_runs.c.run_id).where(dag_runs.c.run_id == table.c.run_id).exists())
+                .where(
+                    ~select(dag_runs.c.run_id).where(dag_runs.c.run_id == table.c.run_id).exists()
+                )
             ).scalar_one()
             if missing:
                 orphans.append(f"{missing} {table.name} rows of no run")
