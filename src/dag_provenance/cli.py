@@ -227,6 +227,38 @@ def err() -> Console:
     return Console(stderr=True, highlight=False)
 
 
+@contextmanager
+def progress_bars() -> Iterator[Callable[[str, int, int], None]]:
+    """A `(phase, done, total)` callback drawing one bar per phase on stderr.
+    Nothing is drawn (not even a blank line) until the first call."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+
+    bars: list[Progress] = []
+    tasks: dict[str, TaskID] = {}
+
+    def update(phase: str, done: int, total: int) -> None:
+        if not bars:
+            bars.append(
+                Progress(
+                    TextColumn("{task.description:<16}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    console=err(),
+                    transient=True,
+                )
+            )
+            bars[0].start()
+        if phase not in tasks:
+            tasks[phase] = bars[0].add_task(phase, total=total)
+        bars[0].update(tasks[phase], completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        if bars:
+            bars[0].stop()
+
+
 def print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
@@ -383,26 +415,10 @@ def db_copy(
     as_json: JsonOption = False,
 ) -> None:
     """Copy every run into another (empty) database; re-run to finish an interrupted copy."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
-
     from dag_provenance.maintenance import copy_store
 
-    with store(url) as source, store(to, create=True) as target:
-        tasks: dict[str, TaskID] = {}
-        with Progress(
-            TextColumn("{task.description:<16}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=err(),
-            transient=as_json,
-        ) as bar:
-
-            def progress(phase: str, done: int, total: int) -> None:
-                if phase not in tasks:
-                    tasks[phase] = bar.add_task(phase, total=total)
-                bar.update(tasks[phase], completed=done, total=total)
-
-            result = copy_store(source, target, batch_size=batch_size, progress=progress)
+    with store(url) as source, store(to, create=True) as target, progress_bars() as progress:
+        result = copy_store(source, target, batch_size=batch_size, progress=progress)
     if as_json:
         print_json(result.model_dump(mode="json"))
         return
@@ -763,8 +779,6 @@ def runs_prune(
     as_json: JsonOption = False,
 ) -> None:
     """Delete finished run trees started before a moment, with their nodes and edges."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     from dag_provenance.maintenance import PruneResult, prune
 
     cutoff = parse_since(older_than)
@@ -773,22 +787,14 @@ def runs_prune(
         result = planned
         if not dry_run and planned.runs:
             if not yes and not typer.confirm(
-                f"Delete {_counts_text(planned)} of runs started before {when(cutoff)}?",
+                f"Delete {_counts_text(planned)} (runs started before {when(cutoff)})?",
                 err=True,
             ):
                 raise CliError("nothing deleted (not confirmed; --yes skips the question)")
-            with Progress(
-                TextColumn("pruning"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("runs"),
-                console=err(),
-                transient=as_json,
-            ) as bar:
-                task = bar.add_task("prune", total=planned.runs)
+            with progress_bars() as bar:
 
                 def progress(totals: PruneResult) -> None:
-                    bar.update(task, completed=totals.runs)
+                    bar("pruning runs", totals.runs, planned.runs)
 
                 result = prune(provenance, cutoff, status, batch_size=batch_size, progress=progress)
     if as_json:

@@ -16,7 +16,7 @@ from dag_provenance.engine import sqlite_file_url
 from dag_provenance.maintenance import CopyResult, Counts, TargetNotEmptyError, copy_store
 from dag_provenance.testing import scratch_database
 
-from .conftest import TableDump, dump_tables
+from .conftest import dump_tables
 
 NewId = Callable[[str], str]
 
