@@ -466,14 +466,15 @@ def runs_list(
     if not runs:
         err().print("no runs")
         return
-    table = Table("RUN ID", "DAG", "STATUS", "STARTED", "TOOK", "NODES", "INITIATED BY")
-    table.columns[0].overflow = "fold"
+    table = Table("RUN ID", "DAG", "STATUS", "STARTED (UTC)", "TOOK", "NODES", "INITIATED BY")
+    table.columns[0].no_wrap = True
+    table.columns[0].min_width = 36
     for run in runs:
         table.add_row(
             run.run_id,
             _esc(run.dag_nsref),
             status_text(run.status),
-            when(run.started_at),
+            when(run.started_at).removesuffix(" UTC"),
             took(run.started_at, run.finished_at, run.status),
             _node_counts(run),
             _esc(run.initiated_by or ""),
