@@ -1,0 +1,1 @@
+"""Reproducible performance comparisons for dag-provenance (see README.md)."""
