@@ -1,0 +1,592 @@
+"""Benchmark dag-provenance against the original lythonic store and a raw-sqlite3 floor.
+
+    python -m benchmarks.run            # full run on SQLite (~10 minutes)
+    python -m benchmarks.run --quick    # smoke run (<1 minute)
+    python -m benchmarks.run --postgres URL --mysql URL   # also ours on the servers
+
+See benchmarks/README.md for what each phase measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: python benchmarks/run.py
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.floor import RawSqliteStore
+from benchmarks.harness import (
+    Sample,
+    Table,
+    fmt_rate,
+    fmt_ratio,
+    interleaved,
+    machine_lines,
+    median_rate,
+    progress,
+    time_calls,
+    time_threads,
+)
+from benchmarks.workload import (
+    INSPECT_RUN,
+    SUBTREE_ROOT,
+    Bundle,
+    load_original_schema,
+    load_ours,
+    run_dag,
+    store_runs,
+    tree_runs,
+)
+
+KINDS = ("ours", "original", "floor")
+PHASES = ("writes", "concurrent", "reads", "trees", "flat", "open")
+WRITER_THREADS = 4
+
+
+@dataclass(frozen=True)
+class Config:
+    reps: int
+    sample_s: float
+    read_sizes: tuple[int, ...]
+    tree_sizes: tuple[int, ...]
+    flat_sizes: tuple[int, int]
+    flat_nodes_per_run: int
+    original_tree_limit: int  # larger trees: the original runs in a subprocess
+    original_timeout_s: float
+
+
+FULL = Config(
+    reps=5,
+    sample_s=0.3,
+    read_sizes=(1_000, 50_000),
+    tree_sizes=(1_000, 10_000, 100_000),
+    flat_sizes=(1_000, 100_000),
+    flat_nodes_per_run=11,
+    original_tree_limit=10_000,
+    original_timeout_s=60,
+)
+QUICK = Config(
+    reps=3,
+    sample_s=0.08,
+    read_sizes=(1_000, 5_000),
+    tree_sizes=(1_000, 10_000),
+    flat_sizes=(1_000, 10_000),
+    flat_nodes_per_run=11,
+    original_tree_limit=1_000,
+    original_timeout_s=20,
+)
+
+
+# The three stores
+
+
+def open_store(kind: str, path: Path) -> Any:
+    if kind == "ours":
+        from dag_provenance import DagProvenance
+
+        return DagProvenance(path)
+    if kind == "original":
+        from lythonic.compose.dag_provenance import DagProvenance as OriginalProvenance
+
+        return OriginalProvenance(Path(path))
+    return RawSqliteStore(path)
+
+
+def close_store(store: Any) -> None:
+    close = getattr(store, "close", None)
+    if close is not None:
+        close()
+
+
+def build_store(kind: str, path: Path, bundles: Iterable[Bundle]) -> Any:
+    """A store of `kind` at `path` holding `bundles`, written through its own schema."""
+    store = open_store(kind, path)
+    if kind == "ours":
+        load_ours(store.engine, bundles)
+    else:
+        load_original_schema(path, bundles)
+    return store
+
+
+def compare_table(title: str, first_header: str = "phase (calls/s)") -> Table:
+    return Table(title, [first_header, *KINDS, "ours/original", "ours/floor"])
+
+
+def compare_row(label: str, rates: dict[str, float | None]) -> list[str]:
+    return [
+        label,
+        *(fmt_rate(rates.get(k)) for k in KINDS),
+        fmt_ratio(rates.get("ours"), rates.get("original")),
+        fmt_ratio(rates.get("ours"), rates.get("floor")),
+    ]
+
+
+def _repeat(fn: Callable[[], object]) -> Callable[[], int]:
+    def step() -> int:
+        fn()
+        return 1
+
+    return step
+
+
+# Phases
+
+
+def phase_writes(cfg: Config, work: Path, concurrent: bool) -> Table:
+    mode = f"{WRITER_THREADS} threads, one shared store" if concurrent else "one thread"
+    progress(f"writes ({mode})")
+    tag = "c" if concurrent else "w"
+    stores = {k: open_store(k, work / f"writes-{tag}-{k}.db") for k in KINDS}
+    counters = {k: itertools.count() for k in KINDS}
+
+    def step_for(kind: str) -> Callable[[], int]:
+        store, counter = stores[kind], counters[kind]
+
+        def step() -> int:
+            k = next(counter)
+            return run_dag(store, f"{tag}{k:08d}", k)
+
+        return step
+
+    def sampler(kind: str) -> Callable[[], Sample]:
+        if concurrent:
+            return lambda: time_threads(step_for(kind), cfg.sample_s * 3, WRITER_THREADS)
+        return lambda: time_calls(step_for(kind), cfg.sample_s * 2)
+
+    try:
+        for k in KINDS:
+            step_for(k)()  # warm up: connections, statement caches
+        results = interleaved({k: sampler(k) for k in KINDS}, cfg.reps)
+    finally:
+        for s in stores.values():
+            close_store(s)
+    title = "Concurrent writes" if concurrent else "Writes"
+    table = compare_table(f"{title} (SQLite file, {mode})")
+    table.rows.append(
+        compare_row("DagRunner lifecycle", {k: median_rate(v) for k, v in results.items()})
+    )
+    table.notes.append(
+        "a DAG run: create_run; per node record_node_start + complete_node_with_edges "
+        "(2 edges); 10% fail a node (fail_node_and_finish_run); 20% run 2 sub-DAG child runs; "
+        "finish_run. Every call commits."
+    )
+    if concurrent:
+        failures = {k: sum(s.failures for s in v) for k, v in results.items()}
+        table.rows.append(["failed calls (total)", *(str(failures[k]) for k in KINDS), "", ""])
+        for k, v in results.items():
+            errors = [e for s in v for e in s.errors]
+            if errors:
+                table.notes.append(f"{k} errors, e.g.: {errors[0]}")
+    return table
+
+
+READ_PATHS: list[tuple[str, Callable[[Any, Any], object]]] = [
+    ("inspect_run (20-node run)", lambda st, run: st.inspect_run(INSPECT_RUN)),
+    ("get_recent_runs(limit=20)", lambda st, run: st.get_recent_runs(limit=20)),
+    ("get_active_runs()", lambda st, run: st.get_active_runs()),
+    ("get_child_runs (30-run subtree)", lambda st, run: st.get_child_runs(SUBTREE_ROOT)),
+    ("load_io (20-node run)", lambda st, run: st.load_io(run)),
+]
+
+
+def _fingerprint(run: Any) -> tuple[Any, ...]:
+    """What a user sees of a DagRun, minus float rounding in timestamps."""
+    nodes = tuple(
+        (
+            label,
+            n.status,
+            n.is_source,
+            n.is_sink,
+            n.error,
+            tuple(e.downstream_label for e in n.edges),
+            tuple(sorted((key, _fingerprint(sub)) for key, sub in (n.sub_dags or {}).items())),
+            None if n.io is None else (n.io.input_json, n.io.output_json),
+        )
+        for label, n in sorted(run.nodes.items())
+    )
+    io = None if run.io is None else (run.io.input_json, run.io.output_json)
+    started = round(run.started_at.timestamp(), 3)
+    return (run.run_id, run.dag_nsref, run.parent_run_id, run.status, started, nodes, io)
+
+
+def check_same_answers(stores: dict[str, Any]) -> list[str]:
+    """Every store must give the same answers, or the comparison is unfair."""
+    answers: dict[str, list[Any]] = {}
+    for kind, store in stores.items():
+        run = store.inspect_run(INSPECT_RUN)
+        store.load_io(run)
+        answers[kind] = [
+            _fingerprint(run),
+            [_fingerprint(r) for r in store.get_recent_runs(limit=20)],
+            [_fingerprint(r) for r in store.get_active_runs()],
+            [_fingerprint(r) for r in store.get_child_runs(SUBTREE_ROOT)],
+        ]
+    names = ["inspect_run+load_io", "get_recent_runs", "get_active_runs", "get_child_runs"]
+    problems = []
+    for kind in KINDS[1:]:
+        for name, mine, theirs in zip(names, answers["ours"], answers[kind], strict=True):
+            if mine != theirs:
+                problems.append(f"WARNING: {name} differs between ours and {kind}")
+    return problems
+
+
+def _read_sampler(call: Callable[[], object], cfg: Config) -> Callable[[], Sample]:
+    """A sampler timing `call`, after one untimed call to warm it up."""
+    step = _repeat(call)
+    step()
+    return lambda: time_calls(step, cfg.sample_s)
+
+
+def phase_reads(cfg: Config, work: Path) -> Table:
+    table = compare_table("Reads (SQLite file)")
+    for size in cfg.read_sizes:
+        progress(f"reads: building {size:,}-run stores")
+        stores = {}
+        for kind in KINDS:
+            t = time.perf_counter()
+            stores[kind] = build_store(kind, work / f"reads{size}-{kind}.db", store_runs(size))
+            progress(f"  {kind}: {time.perf_counter() - t:.1f} s")
+        try:
+            table.notes += [f"{size:,} runs: {p}" for p in check_same_answers(stores)]
+            inspected = {k: s.inspect_run(INSPECT_RUN) for k, s in stores.items()}
+            for label, call in READ_PATHS:
+                progress(f"reads {size:,}: {label}")
+                samplers = {
+                    k: _read_sampler(partial(call, stores[k], inspected[k]), cfg) for k in KINDS
+                }
+                results = interleaved(samplers, cfg.reps)
+                table.rows.append(
+                    compare_row(
+                        f"{size:,} runs: {label}", {k: median_rate(v) for k, v in results.items()}
+                    )
+                )
+        finally:
+            for s in stores.values():
+                close_store(s)
+    table.notes.append(
+        "stores hold runs shaped like the write phase's (5 nodes, 2 edges per node), written "
+        "through each store's own schema; the floor has indexes on parent_run_id and started_at"
+    )
+    return table
+
+
+_ORIGINAL_CHILD_RUNS = textwrap.dedent(
+    """
+    import resource, sys, time
+    from pathlib import Path
+    from lythonic.compose.dag_provenance import DagProvenance
+    store = DagProvenance(Path(sys.argv[1]))
+    t = time.perf_counter()
+    runs = store.get_child_runs(sys.argv[2])
+    elapsed = time.perf_counter() - t
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(elapsed, len(runs), rss)
+    """
+)
+
+
+def _original_in_subprocess(path: Path, root: str, timeout_s: float) -> tuple[float | None, str]:
+    """Time one original get_child_runs in a child process it can be killed in."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _ORIGINAL_CHILD_RUNS, str(path), root],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
+    except subprocess.TimeoutExpired:
+        return None, f"n/a (original: >{timeout_s:.0f} s)"
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["failed"])[-1]
+        return None, f"n/a (original: {last[:100]})"
+    elapsed, _n, rss = done.stdout.split()
+    return 1 / float(elapsed), f"original: one call in a subprocess, {float(rss):,.0f} MiB peak RSS"
+
+
+def phase_trees(cfg: Config, work: Path) -> Table:
+    table = compare_table("Run trees: get_child_runs of a root (SQLite file)")
+    progress("trees: building stores")
+    stores = {}
+    paths = {}
+    for kind in KINDS:
+        paths[kind] = work / f"trees-{kind}.db"
+        stores[kind] = open_store(kind, paths[kind])
+        for size in cfg.tree_sizes:
+            bundles = tree_runs(f"t{size}", size)
+            if kind == "ours":
+                load_ours(stores[kind].engine, bundles)
+            else:
+                load_original_schema(paths[kind], bundles)
+    try:
+        for size in cfg.tree_sizes:
+            progress(f"trees: {size:,} descendants")
+            root = f"t{size}"
+            in_process = [k for k in KINDS if k != "original" or size <= cfg.original_tree_limit]
+
+            def sampler(kind: str, root: str = root) -> Callable[[], Sample]:
+                step = _repeat(lambda: stores[kind].get_child_runs(root))
+                return lambda: time_calls(step, cfg.sample_s)
+
+            # A 100,000-run tree takes seconds per call: three repetitions suffice.
+            results = interleaved({k: sampler(k) for k in in_process}, min(cfg.reps, 3))
+            rates: dict[str, float | None] = {k: median_rate(v) for k, v in results.items()}
+            if "original" not in in_process:
+                rates["original"], note = _original_in_subprocess(
+                    paths["original"], root, cfg.original_timeout_s
+                )
+                table.notes.append(f"{size:,} descendants: {note}")
+            table.rows.append(compare_row(f"{size:,} descendants", rates))
+    finally:
+        for s in stores.values():
+            close_store(s)
+    table.notes.append("trees: 10 children per run, breadth first; each run has 2 nodes, 2 edges")
+    return table
+
+
+def phase_flat(cfg: Config, work: Path) -> Table:
+    from dag_provenance import DagProvenance
+
+    small, big = cfg.flat_sizes
+    table = Table(
+        "Flat cost as the store grows (ours, SQLite file)",
+        ["read (calls/s)", f"{small:,} runs", f"{big:,} runs", "time big/small"],
+    )
+    stores: dict[str, Any] = {}
+    try:
+        for name, size in (("small", small), ("big", big)):
+            progress(f"flat: building the {size:,}-run store")
+            t = time.perf_counter()
+            store = DagProvenance(work / f"flat-{size}.db")
+            stores[name] = store
+            n = cfg.flat_nodes_per_run
+            bundles = store_runs(size, nodes_per_run=n, child_nodes=n, edges_per_node=1)
+            load_ours(store.engine, bundles)
+            nodes = _count_nodes(store)
+            progress(f"  {time.perf_counter() - t:.1f} s")
+            table.notes.append(f"{name}: {size:,} runs, {nodes:,} node executions (1 edge each)")
+        for label, call in (
+            ("get_recent_runs(limit=100)", lambda s: s.get_recent_runs(limit=100)),
+            ("inspect_run (20-node run)", lambda s: s.inspect_run(INSPECT_RUN)),
+        ):
+
+            def sampler(name: str, call: Callable[[Any], object] = call) -> Callable[[], Sample]:
+                step = _repeat(lambda: call(stores[name]))
+                step()
+                return lambda: time_calls(step, cfg.sample_s)
+
+            results = interleaved({n: sampler(n) for n in stores}, cfg.reps)
+            r_small, r_big = median_rate(results["small"]), median_rate(results["big"])
+            table.rows.append(
+                [label, fmt_rate(r_small), fmt_rate(r_big), fmt_ratio(r_small, r_big)]
+            )
+    finally:
+        for s in stores.values():
+            close_store(s)
+    return table
+
+
+def _count_nodes(store: Any) -> int:
+    from sqlalchemy import func, select
+
+    from dag_provenance.tables import node_executions
+
+    with store.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(node_executions)).scalar_one())
+
+
+def phase_open(cfg: Config, work: Path) -> Table:
+    progress("constructor: opening existing stores, creating fresh ones")
+    existing = {}
+    for kind in KINDS:
+        existing[kind] = work / f"open-{kind}.db"
+        store = open_store(kind, existing[kind])
+        for n in range(20):
+            run_dag(store, f"o{n}", n)
+        close_store(store)
+    fresh = work / "fresh"
+    fresh.mkdir()
+    counter = itertools.count()
+
+    def open_existing(kind: str) -> Callable[[], Sample]:
+        return lambda: time_calls(
+            _repeat(lambda: close_store(open_store(kind, existing[kind]))), cfg.sample_s
+        )
+
+    def create_fresh(kind: str) -> Callable[[], Sample]:
+        return lambda: time_calls(
+            _repeat(lambda: close_store(open_store(kind, fresh / f"{kind}-{next(counter)}.db"))),
+            cfg.sample_s,
+        )
+
+    table = compare_table("Opening a store: the constructor (SQLite file)", "constructor (calls/s)")
+    for label, make in (
+        ("open an existing, up-to-date store", open_existing),
+        ("create a fresh store file", create_fresh),
+    ):
+        for k in KINDS:
+            make(k)()  # warm up
+        results = interleaved({k: make(k) for k in KINDS}, cfg.reps)
+        table.rows.append(compare_row(label, {k: median_rate(v) for k, v in results.items()}))
+    table.notes.append(
+        "ours: DagProvenance(path) + close() (schema check, Alembic only when behind); "
+        "original: DagProvenance(Path) (CREATE TABLE IF NOT EXISTS, column check); "
+        "floor: connect, pragmas, CREATE ... IF NOT EXISTS"
+    )
+    shutil.rmtree(fresh, ignore_errors=True)
+    return table
+
+
+def phase_servers(cfg: Config, servers: dict[str, str]) -> Table:
+    from dag_provenance import DagProvenance
+    from dag_provenance.testing import scratch_database
+
+    names = list(servers)
+    table = Table("Ours on database servers", ["phase (calls/s)", *names])
+    columns: dict[str, dict[str, str]] = {n: {} for n in names}
+    order: list[str] = []
+
+    def put(name: str, label: str, value: str) -> None:
+        if label not in order:
+            order.append(label)
+        columns[name][label] = value
+
+    for name, url in servers.items():
+        progress(f"{name}: writes")
+        with scratch_database(url) as db:
+            store = DagProvenance(db)
+            try:
+                table.notes.append(f"{name}: {_server_version(store)}")
+                counter = itertools.count()
+
+                def step(store: Any = store, counter: Any = counter) -> int:
+                    k = next(counter)
+                    return run_dag(store, f"w{k:08d}", k)
+
+                step()
+                single = [time_calls(step, cfg.sample_s * 2) for _ in range(cfg.reps)]
+                put(name, "writes: DagRunner lifecycle, one thread", fmt_rate(median_rate(single)))
+                many = [
+                    time_threads(step, cfg.sample_s * 3, WRITER_THREADS) for _ in range(cfg.reps)
+                ]
+                put(name, f"writes: {WRITER_THREADS} threads", fmt_rate(median_rate(many)))
+                put(name, "  failed calls (total)", str(sum(s.failures for s in many)))
+                errors = [e for s in many for e in s.errors]
+                if errors:
+                    table.notes.append(f"{name} errors, e.g.: {errors[0]}")
+            finally:
+                store.close()
+        for size in cfg.read_sizes:
+            progress(f"{name}: reads on {size:,} runs")
+            with scratch_database(url) as db:
+                store = DagProvenance(db)
+                try:
+                    load_ours(store.engine, store_runs(size))
+                    _analyze(store)
+                    run = store.inspect_run(INSPECT_RUN)
+                    for label, call in READ_PATHS:
+                        sampler = _read_sampler(partial(call, store, run), cfg)
+                        samples = [sampler() for _ in range(cfg.reps)]
+                        put(name, f"{size:,} runs: {label}", fmt_rate(median_rate(samples)))
+                finally:
+                    store.close()
+    for label in order:
+        table.rows.append([label, *(columns[n].get(label, "n/a") for n in names)])
+    return table
+
+
+def _analyze(store: Any) -> None:
+    """Refresh planner statistics after the bulk load, as autovacuum (PostgreSQL)
+    or InnoDB's automatic recalculation (MariaDB) soon would on a live store."""
+    from sqlalchemy import text
+
+    keyword = "ANALYZE" if store.engine.dialect.name == "postgresql" else "ANALYZE TABLE"
+    with store.engine.begin() as conn:
+        for table in ("dag_runs", "node_executions", "edge_traversals"):
+            conn.execute(text(f"{keyword} {table}"))
+
+
+def _server_version(store: Any) -> str:
+    from sqlalchemy import text
+
+    with store.engine.connect() as conn:
+        return str(conn.execute(text("SELECT VERSION()")).scalar_one()).split(" on ")[0]
+
+
+# Main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke mode: small stores, <1 minute")
+    parser.add_argument("--markdown", action="store_true", help="print the tables as markdown")
+    parser.add_argument("--postgres", metavar="URL", help="also run ours on this PostgreSQL server")
+    parser.add_argument("--mysql", metavar="URL", help="also run ours on this MariaDB/MySQL server")
+    parser.add_argument(
+        "--phases",
+        default=",".join(PHASES),
+        help=f"comma-separated subset of {','.join(PHASES)} (default: all)",
+    )
+    parser.add_argument(
+        "--workdir", type=Path, help="where the SQLite files go (default: a temp dir)"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the SQLite files afterwards")
+    args = parser.parse_args(argv)
+    cfg = QUICK if args.quick else FULL
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    unknown = set(phases) - set(PHASES)
+    if unknown:
+        parser.error(f"unknown phases: {', '.join(sorted(unknown))}")
+
+    header = [*machine_lines(), f"mode:     {'quick' if args.quick else 'full'}"]
+    print("\n".join(header), flush=True)
+    work = Path(tempfile.mkdtemp(prefix="dp-bench-", dir=args.workdir))
+    started = time.perf_counter()
+    tables: list[Table] = []
+    runners: dict[str, Callable[[], Table]] = {
+        "writes": lambda: phase_writes(cfg, work, concurrent=False),
+        "concurrent": lambda: phase_writes(cfg, work, concurrent=True),
+        "reads": lambda: phase_reads(cfg, work),
+        "trees": lambda: phase_trees(cfg, work),
+        "flat": lambda: phase_flat(cfg, work),
+        "open": lambda: phase_open(cfg, work),
+    }
+    try:
+        for phase in PHASES:
+            if phase in phases:
+                tables.append(runners[phase]())
+                print("\n" + tables[-1].text(), flush=True)
+        servers = {
+            name: url
+            for name, url in (("PostgreSQL", args.postgres), ("MariaDB", args.mysql))
+            if url
+        }
+        if servers:
+            tables.append(phase_servers(cfg, servers))
+            print("\n" + tables[-1].text(), flush=True)
+    finally:
+        if args.keep:
+            progress(f"files kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    footer = f"total benchmark time: {time.perf_counter() - started:.0f} s"
+    if args.markdown:
+        print("\n" + "\n".join(f"    {line}" for line in header) + "\n")
+        print("\n\n".join(t.markdown() for t in tables))
+    print("\n" + footer)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
