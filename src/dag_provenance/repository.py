@@ -33,9 +33,11 @@ from sqlalchemy import (
     bindparam,
     exc,
     insert,
+    literal_column,
     null,
     or_,
     select,
+    true,
     union_all,
     update,
 )
@@ -181,17 +183,34 @@ def _node_upsert(dialect_name: str) -> Any:
     )
 
 
-def _tree_cte(anchor: Select[Any]) -> CTE:
+def _tree_cte(anchor: Select[Any], lateral: bool) -> CTE:
     """The run ids of the anchor's runs and every run below them.
 
     Traversal: start from the anchor's run ids, then repeatedly add each run
     whose parent_run_id is already in the set. UNION (not UNION ALL) keeps
     each run once, so a parent_run_id cycle written by hand ends the
     recursion instead of looping forever.
+
+    With `lateral` (PostgreSQL) each step looks the children up through a
+    LATERAL subquery: PostgreSQL guesses the working set of a recursive step
+    at ten times the anchor's rows and would otherwise hash-join it against a
+    sequential scan of every run; the lateral form walks the parent_run_id
+    index instead. SQLite and MariaDB already use the index (and MariaDB has
+    no LATERAL).
     """
     tree = anchor.cte("run_tree", recursive=True)
-    child = select(_R.run_id).join(tree, _R.parent_run_id == tree.c.run_id)
-    return tree.union(child)
+    if lateral:
+        # OFFSET 0 keeps PostgreSQL from flattening the subquery back into a join.
+        children = (
+            select(_R.run_id)
+            .where(_R.parent_run_id == tree.c.run_id)
+            .offset(literal_column("0"))
+            .lateral("child")
+        )
+        step = select(children.c.run_id).select_from(tree.join(children, true()))
+    else:
+        step = select(_R.run_id).join(tree, _R.parent_run_id == tree.c.run_id)
+    return tree.union(step)
 
 
 class DagProvenance:
@@ -225,6 +244,7 @@ class DagProvenance:
         self._local = threading.local()
         dialect = self.engine.dialect.name
         self._upsert_node = _node_upsert(dialect)
+        self._lateral = dialect == "postgresql"
         # Writes ask SQLite for BEGIN IMMEDIATE; reads see one snapshot of the
         # database across their statements (a plain BEGIN on SQLite's WAL).
         self._write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
@@ -616,7 +636,7 @@ class DagProvenance:
         """A full DagRun by id, with nested nodes, edges and sub-DAG runs."""
         params = {"rid": validate.text("run_id", run_id)}
         with self._unit(write=False) as s:
-            by_id = _load_tree(s, _INSPECT_TREE, params)
+            by_id = _load_tree(s, _anchored_tree("run", self._lateral), params)
         return by_id.get(run_id)
 
     def get_recent_runs(
@@ -655,7 +675,7 @@ class DagProvenance:
             params["cursor_ts"], params["cursor_id"] = _cursor(after)
         if params.get("statuses") == [] or params["lim"] == 0:
             return []
-        roots, tree = _recent_statements(frozenset(params))
+        roots, tree = _recent_statements(frozenset(params), self._lateral)
         with self._unit(write=False) as s:
             root_ids = [row[0] for row in s.execute(roots, params)]
             if not root_ids:
@@ -672,7 +692,7 @@ class DagProvenance:
         order, each built once, with its own nodes, edges and sub-DAG runs."""
         params = {"rid": validate.text("parent_run_id", parent_run_id)}
         with self._unit(write=False) as s:
-            by_id = _load_tree(s, _CHILD_TREE, params)
+            by_id = _load_tree(s, _anchored_tree("children", self._lateral), params)
         return list(by_id.values())
 
     def load_io(self, dag_run: DagRun, node_labels: Sequence[str] | None = None) -> None:
@@ -721,8 +741,8 @@ class _TreeStatements(NamedTuple):
     edges: Select[Any]
 
 
-def _tree_statements(anchor: Select[Any]) -> _TreeStatements:
-    tree = _tree_cte(anchor)
+def _tree_statements(anchor: Select[Any], lateral: bool) -> _TreeStatements:
+    tree = _tree_cte(anchor, lateral)
     return _TreeStatements(
         runs=select(*_RUN_SUMMARY)
         .join(tree, _R.run_id == tree.c.run_id)
@@ -736,8 +756,18 @@ def _tree_statements(anchor: Select[Any]) -> _TreeStatements:
     )
 
 
-_INSPECT_TREE = _tree_statements(select(_R.run_id).where(_R.run_id == bindparam("rid")))
-_CHILD_TREE = _tree_statements(select(_R.run_id).where(_R.parent_run_id == bindparam("rid")))
+_TREE_ANCHORS = {
+    # inspect_run: the run itself, and below it.
+    "run": select(_R.run_id).where(_R.run_id == bindparam("rid")),
+    # get_child_runs: the run's children, and below them.
+    "children": select(_R.run_id).where(_R.parent_run_id == bindparam("rid")),
+}
+
+
+@functools.cache
+def _anchored_tree(anchor: str, lateral: bool) -> _TreeStatements:
+    return _tree_statements(_TREE_ANCHORS[anchor], lateral)
+
 
 _RECENT_FILTERS = {
     "status": lambda: _R.status == bindparam("status"),
@@ -753,7 +783,9 @@ _RECENT_FILTERS = {
 
 
 @functools.lru_cache(maxsize=64)
-def _recent_statements(params: frozenset[str]) -> tuple[Select[Any], _TreeStatements]:
+def _recent_statements(
+    params: frozenset[str], lateral: bool
+) -> tuple[Select[Any], _TreeStatements]:
     """The newest-first root query for one combination of filters, and the
     statements loading those roots' trees; built once per combination."""
     roots = (
@@ -763,7 +795,7 @@ def _recent_statements(params: frozenset[str]) -> tuple[Select[Any], _TreeStatem
         .limit(bindparam("lim"))
     )
     seed = roots.subquery("roots")
-    return roots, _tree_statements(select(seed.c.run_id))
+    return roots, _tree_statements(select(seed.c.run_id), lateral)
 
 
 def _load_tree(
