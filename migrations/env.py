@@ -18,7 +18,7 @@ from typing import Any
 from alembic import context
 from sqlalchemy import Connection, Engine
 
-from dag_provenance.engine import make_engine
+from dag_provenance.engine import is_url, make_engine, sqlite_file_url
 from dag_provenance.migrate import VERSION_TABLE, migration_transaction
 from dag_provenance.tables import Base
 
@@ -87,7 +87,8 @@ def run_migrations_online() -> None:
 
 def run_migrations_offline() -> None:
     # Data steps read rows, so they refuse to run here; schema steps render as SQL.
-    configure(url=database_url(), literal_binds=True)
+    url = database_url()
+    configure(url=url if is_url(url) else sqlite_file_url(url), literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 

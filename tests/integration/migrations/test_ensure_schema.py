@@ -8,6 +8,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -295,14 +296,14 @@ def test_downgrading_to_lythonics_schema_and_back_keeps_every_row(empty_engine: 
     assert row_counts(empty_engine) == counts
 
 
-def test_sqlite_foreign_keys_are_enforced_again_after_a_migration(
-    engine_name: str, empty_engine: Engine
-) -> None:
-    if engine_name != "sqlite":
-        pytest.skip("a SQLite pragma")
-    migrate.ensure_schema(empty_engine)
-    migrate.downgrade(empty_engine, "0002")
-    migrate.upgrade(empty_engine)
+def test_sqlite_foreign_keys_are_enforced_again_after_a_migration(tmp_path: Path) -> None:
+    engine = make_engine(tmp_path / "fk.db")
+    try:
+        migrate.ensure_schema(engine)
+        migrate.downgrade(engine, "0002")
+        migrate.upgrade(engine)
 
-    with empty_engine.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        engine.dispose()

@@ -1,5 +1,7 @@
 """A SQLite file lythonic's own DagProvenance wrote is adopted on start:
-its schema is recognised, stamped, and upgraded with every row kept."""
+its schema is recognised, stamped, and upgraded with every row kept.
+
+lythonic only ever wrote SQLite, so these tests run once, not per engine."""
 
 from __future__ import annotations
 
@@ -30,12 +32,6 @@ RUN_IDS = ("run-parent", "run-child")
 
 Rows = dict[str, dict[tuple[Any, ...], dict[str, Any]]]
 Timestamps = dict[tuple[str, ...], datetime | None]
-
-
-@pytest.fixture(autouse=True)
-def sqlite_only(engine_name: str) -> None:
-    if engine_name != "sqlite":
-        pytest.skip("lythonic writes SQLite files only")
 
 
 def write_with_lythonic(path: Path) -> None:
