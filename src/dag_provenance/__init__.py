@@ -16,12 +16,17 @@ from dag_provenance.errors import (
     NotFoundError,
     ProvenanceError,
     RunNotFoundError,
+    SameStoreError,
     SchemaError,
     SchemaOutOfDateError,
     SchemaTooNewError,
+    TargetNotEmptyError,
     UnrecognizedSchemaError,
 )
+from dag_provenance.graph import to_dot, to_mermaid
 from dag_provenance.initiator import SCHEDULER, initiated_by, run_initiator
+from dag_provenance.maintenance import CopyResult, PruneResult, copy_store, prune
+from dag_provenance.migrate import MigrationStatus, migration_status
 from dag_provenance.models import DagRun, EdgeTraversal, IoPayload, NodeExecution
 from dag_provenance.repository import DagProvenance, NullProvenance, RunCursor
 from dag_provenance.serialization import json_default, safe_json_dumps
@@ -30,6 +35,7 @@ from dag_provenance.status import NodeStatus, RunStatus
 __all__ = [
     "SCHEDULER",
     "ConflictError",
+    "CopyResult",
     "DagProvenance",
     "DagRun",
     "DatabaseError",
@@ -41,21 +47,30 @@ __all__ = [
     "InvalidInputError",
     "InvalidStatusError",
     "IoPayload",
+    "MigrationStatus",
     "NodeExecution",
     "NodeNotFoundError",
     "NodeStatus",
     "NotFoundError",
     "NullProvenance",
     "ProvenanceError",
+    "PruneResult",
     "RunCursor",
     "RunNotFoundError",
     "RunStatus",
+    "SameStoreError",
     "SchemaError",
     "SchemaOutOfDateError",
     "SchemaTooNewError",
+    "TargetNotEmptyError",
     "UnrecognizedSchemaError",
+    "copy_store",
     "initiated_by",
     "json_default",
+    "migration_status",
+    "prune",
     "run_initiator",
     "safe_json_dumps",
+    "to_dot",
+    "to_mermaid",
 ]

@@ -694,7 +694,8 @@ def runs_watch(
                         f"run {run_id} is still {run.status} after {timeout:g}s (--timeout)"
                     )
                 time.sleep(interval)
-                run = _get_run(provenance, run_id)
+                # Read only what changed since the last refresh.
+                run.apply_changes(provenance.changes_since(run_id, seen))
                 latest = run.latest_update()
                 if latest > seen:
                     for node in sorted(run.nodes_changed_since(seen), key=_node_order):

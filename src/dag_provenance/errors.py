@@ -63,6 +63,15 @@ class DuplicateEdgeError(ConflictError):
         self.run_id = run_id
 
 
+class TargetNotEmptyError(ConflictError):
+    """`copy_store` found a row in the target that is absent from the source or
+    differs from it: the target is not empty (nor a partial copy of this source)."""
+
+
+class SameStoreError(InvalidInputError):
+    """`copy_store` was asked to copy a database onto itself."""
+
+
 class SchemaError(ProvenanceError):
     """The database schema is not the one this version of the library expects."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import (
@@ -34,15 +34,18 @@ from sqlalchemy import (
 )
 
 from dag_provenance import tables, validate
-from dag_provenance.errors import DatabaseError, InvalidInputError
-from dag_provenance.maintenance_errors import SameStoreError, TargetNotEmptyError
+from dag_provenance.errors import (
+    DatabaseError,
+    InvalidInputError,
+    SameStoreError,
+    TargetNotEmptyError,
+)
 from dag_provenance.repository import DagProvenance
 from dag_provenance.status import RunStatus
 
-# The mapped tables' __table__ is typed as a FromClause; these are Tables.
-dag_runs = cast(Table, tables.dag_runs)
-node_executions = cast(Table, tables.node_executions)
-edge_traversals = cast(Table, tables.edge_traversals)
+dag_runs = tables.dag_runs
+node_executions = tables.node_executions
+edge_traversals = tables.edge_traversals
 
 FINISHED_STATUSES = (RunStatus.COMPLETED.value, RunStatus.FAILED.value, RunStatus.CANCELLED.value)
 ACTIVE_STATUSES = (RunStatus.RUNNING.value, RunStatus.PAUSED.value)

@@ -7,6 +7,7 @@ by inspection queries and filled on demand by `DagProvenance.load_io`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -72,6 +73,40 @@ class DagRun(BaseModel):
             candidates.extend(e.traversed_at for e in n.edges)
         return max(candidates)
 
+    def walk(self) -> Iterator[DagRun]:
+        """This run and every sub-DAG run hung below it, each once."""
+        seen: set[str] = set()
+        stack = [self]
+        while stack:
+            run = stack.pop()
+            if run.run_id in seen:
+                continue
+            seen.add(run.run_id)
+            yield run
+            for node in run.nodes.values():
+                stack.extend((node.sub_dags or {}).values())
+
+    def apply_changes(self, changes: Mapping[str, DagRun]) -> None:
+        """Bring this tree up to date with `DagProvenance.changes_since(...)`:
+        run statuses and finish times, changed nodes (keeping the sub-DAG runs
+        and earlier edges of the nodes they replace), and new sub-DAG runs."""
+        shown = {run.run_id: run for run in self.walk()}
+        for run_id, fresh in changes.items():
+            run = shown.get(run_id)
+            if run is None:
+                shown[run_id] = fresh
+                continue
+            run.status, run.finished_at = fresh.status, fresh.finished_at
+            for label, node in fresh.nodes.items():
+                old = run.nodes.get(label)
+                if old is not None:
+                    node.sub_dags = old.sub_dags
+                    new_targets = {e.downstream_label for e in node.edges}
+                    kept = [e for e in old.edges if e.downstream_label not in new_targets]
+                    node.edges = kept + node.edges
+                run.nodes[label] = node
+        attach_sub_dags(shown.values())
+
     def nodes_changed_since(self, dt: datetime) -> list[NodeExecution]:
         """Nodes whose started_at or finished_at is after `dt`."""
         return [
@@ -82,6 +117,30 @@ class DagRun(BaseModel):
 
 
 NodeExecution.model_rebuild()
+
+
+def attach_sub_dags(runs: Iterable[DagRun]) -> None:
+    """Hang each run under the composite node of its parent that expanded it.
+
+    A child's nsref is `<parent nsref>/<key>`; the key (`"chunks[0]"`,
+    `"label[]"`) starts with the composite node's label.
+    """
+    by_id = {r.run_id: r for r in runs}
+    for child in by_id.values():
+        parent = by_id.get(child.parent_run_id or "")
+        if parent is None:
+            continue
+        prefix = parent.dag_nsref + "/"
+        if not child.dag_nsref.startswith(prefix):
+            continue
+        key = child.dag_nsref[len(prefix) :]
+        bracket = key.find("[")
+        node = parent.nodes.get(key[:bracket] if bracket >= 0 else key)
+        if node is not None:
+            if node.sub_dags is None:
+                node.sub_dags = {}
+            node.sub_dags[key] = child
+
 
 _M = TypeVar("_M", bound=BaseModel)
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import (
     CTE,
@@ -42,6 +42,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.sql.expression import BindParameter, ColumnElement, Executable
 
 from dag_provenance import validate
 from dag_provenance.engine import WRITE_OPTION, DbTarget, shared_engines
@@ -57,7 +58,14 @@ from dag_provenance.errors import (
 )
 from dag_provenance.initiator import run_initiator
 from dag_provenance.migrate import ensure_schema
-from dag_provenance.models import DagRun, EdgeTraversal, IoPayload, NodeExecution, _trusted
+from dag_provenance.models import (
+    DagRun,
+    EdgeTraversal,
+    IoPayload,
+    NodeExecution,
+    _trusted,
+    attach_sub_dags,
+)
 from dag_provenance.serialization import safe_json_dumps
 from dag_provenance.status import NodeStatus, RunStatus
 from dag_provenance.tables import (
@@ -69,6 +77,9 @@ from dag_provenance.tables import (
     edge_traversals,
     node_executions,
 )
+
+if TYPE_CHECKING:
+    from dag_provenance.maintenance import PruneResult
 
 RunCursor = tuple[datetime, str]
 """Keyset position in `get_recent_runs`: (started_at, run_id) of the last run seen."""
@@ -173,13 +184,16 @@ def _node_upsert(dialect_name: str) -> Any:
         "error",
     )
     if dialect_name in ("mysql", "mariadb"):
-        stmt = mysql.insert(node_executions)
-        return stmt.on_duplicate_key_update({c: stmt.inserted[c] for c in replaced})
-    dialect_insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
-    stmt = dialect_insert(node_executions)
-    return stmt.on_conflict_do_update(
-        index_elements=[_N.run_id, _N.node_label],
-        set_={c: stmt.excluded[c] for c in replaced},
+        on_mysql = mysql.insert(node_executions)
+        return on_mysql.on_duplicate_key_update({c: on_mysql.inserted[c] for c in replaced})
+    if dialect_name == "postgresql":
+        on_pg = postgresql.insert(node_executions)
+        return on_pg.on_conflict_do_update(
+            index_elements=[_N.run_id, _N.node_label], set_={c: on_pg.excluded[c] for c in replaced}
+        )
+    on_sqlite = sqlite.insert(node_executions)
+    return on_sqlite.on_conflict_do_update(
+        index_elements=[_N.run_id, _N.node_label], set_={c: on_sqlite.excluded[c] for c in replaced}
     )
 
 
@@ -328,6 +342,21 @@ class DagProvenance:
                     self._local.batch = None
         except exc.SQLAlchemyError as e:
             raise _translate(e) from e
+
+    # Operating the store (see dag_provenance.maintenance and .migrate)
+
+    def prune(
+        self,
+        older_than: datetime,
+        statuses: Iterable[str] | None = None,
+        dry_run: bool = False,
+    ) -> PruneResult:
+        """Delete finished run trees started before `older_than` (each with its
+        descendant runs, nodes and edges), in bounded batches; never a tree
+        holding a running or paused run. Returns what was (or would be) deleted."""
+        from dag_provenance.maintenance import prune
+
+        return prune(self, older_than, statuses=statuses, dry_run=dry_run)
 
     # Writes
 
@@ -639,6 +668,22 @@ class DagProvenance:
             by_id = _load_tree(s, _anchored_tree("run", self._lateral), params)
         return by_id.get(run_id)
 
+    def changes_since(self, run_id: str, since: datetime) -> dict[str, DagRun]:
+        """What changed in a run's tree after `since`, for live views.
+
+        Every run of the tree (the run and its sub-DAG runs, by run_id) with
+        only the nodes started or finished after `since` and the edges
+        traversed after it; sub_dags are left unattached. Pass the result to
+        `DagRun.apply_changes` of the tree shown last, with `since` its
+        `latest_update()`. Empty if the run does not exist.
+        """
+        params: dict[str, Any] = {
+            "rid": validate.text("run_id", run_id),
+            "since": validate.aware_datetime("since", since),
+        }
+        with self._unit(write=False) as s:
+            return _load_tree(s, _anchored_tree("run", self._lateral, True), params, attach=False)
+
     def get_recent_runs(
         self,
         limit: int = 20,
@@ -705,6 +750,7 @@ class DagProvenance:
             raise InvalidInputError("node_labels must be a sequence of labels, not one str")
         wanted = None if node_labels is None else set(node_labels)
         params: dict[str, Any] = {"rid": dag_run.run_id}
+        stmt: Executable
         if wanted is None or len(wanted) > _MAX_IN_LIST:
             stmt = _LOAD_IO_ALL
         elif wanted:
@@ -741,18 +787,32 @@ class _TreeStatements(NamedTuple):
     edges: Select[Any]
 
 
-def _tree_statements(anchor: Select[Any], lateral: bool) -> _TreeStatements:
+def _tree_statements(
+    anchor: Select[Any], lateral: bool, changed_since: bool = False
+) -> _TreeStatements:
+    """With `changed_since`, only nodes started or finished after the `since`
+    parameter, and edges traversed after it, are read (runs always are)."""
     tree = _tree_cte(anchor, lateral)
+    nodes = (
+        select(*_NODE_SUMMARY)
+        .join(tree, _N.run_id == tree.c.run_id)
+        .order_by(_N.started_at, _N.node_label)
+    )
+    edges = (
+        select(_E.run_id, _E.upstream_label, _E.downstream_label, _E.traversed_at)
+        .join(tree, _E.run_id == tree.c.run_id)
+        .order_by(_E.traversed_at, _E.upstream_label, _E.downstream_label)
+    )
+    if changed_since:
+        since: BindParameter[datetime] = bindparam("since")
+        nodes = nodes.where(or_(_N.started_at > since, _N.finished_at > since))
+        edges = edges.where(_E.traversed_at > since)
     return _TreeStatements(
         runs=select(*_RUN_SUMMARY)
         .join(tree, _R.run_id == tree.c.run_id)
         .order_by(_R.started_at, _R.run_id),
-        nodes=select(*_NODE_SUMMARY)
-        .join(tree, _N.run_id == tree.c.run_id)
-        .order_by(_N.started_at, _N.node_label),
-        edges=select(_E.run_id, _E.upstream_label, _E.downstream_label, _E.traversed_at)
-        .join(tree, _E.run_id == tree.c.run_id)
-        .order_by(_E.traversed_at, _E.upstream_label, _E.downstream_label),
+        nodes=nodes,
+        edges=edges,
     )
 
 
@@ -765,11 +825,11 @@ _TREE_ANCHORS = {
 
 
 @functools.cache
-def _anchored_tree(anchor: str, lateral: bool) -> _TreeStatements:
-    return _tree_statements(_TREE_ANCHORS[anchor], lateral)
+def _anchored_tree(anchor: str, lateral: bool, changed_since: bool = False) -> _TreeStatements:
+    return _tree_statements(_TREE_ANCHORS[anchor], lateral, changed_since)
 
 
-_RECENT_FILTERS = {
+_RECENT_FILTERS: dict[str, Callable[[], ColumnElement[bool]]] = {
     "status": lambda: _R.status == bindparam("status"),
     "statuses": lambda: _R.status.in_(bindparam("statuses", expanding=True)),
     "nsref": lambda: _R.dag_nsref == bindparam("nsref"),
@@ -782,7 +842,7 @@ _RECENT_FILTERS = {
 }
 
 
-@functools.lru_cache(maxsize=64)
+@functools.cache
 def _recent_statements(
     params: frozenset[str], lateral: bool
 ) -> tuple[Select[Any], _TreeStatements]:
@@ -799,7 +859,7 @@ def _recent_statements(
 
 
 def _load_tree(
-    s: Connection, statements: _TreeStatements, params: dict[str, Any]
+    s: Connection, statements: _TreeStatements, params: dict[str, Any], attach: bool = True
 ) -> dict[str, DagRun]:
     """Every run of the tree, in start order and each built once, with its
     nodes and edges and its sub-DAG runs hung under their composite nodes.
@@ -851,31 +911,9 @@ def _load_tree(
             # Validated construction: for this two-field model pydantic-core
             # is faster than skipping validation.
             node.edges.append(EdgeTraversal(downstream_label=downstream, traversed_at=traversed))
-    _attach_sub_dags(runs.values())
+    if attach:
+        attach_sub_dags(runs.values())
     return runs
-
-
-def _attach_sub_dags(runs: Iterable[DagRun]) -> None:
-    """Hang each run under the composite node of its parent that expanded it.
-
-    A child's nsref is `<parent nsref>/<key>`; the key (`"chunks[0]"`,
-    `"label[]"`) starts with the composite node's label.
-    """
-    by_id = {r.run_id: r for r in runs}
-    for child in by_id.values():
-        parent = by_id.get(child.parent_run_id or "")
-        if parent is None:
-            continue
-        prefix = parent.dag_nsref + "/"
-        if not child.dag_nsref.startswith(prefix):
-            continue
-        key = child.dag_nsref[len(prefix) :]
-        bracket = key.find("[")
-        node = parent.nodes.get(key[:bracket] if bracket >= 0 else key)
-        if node is not None:
-            if node.sub_dags is None:
-                node.sub_dags = {}
-            node.sub_dags[key] = child
 
 
 def _translate(e: exc.SQLAlchemyError) -> ProvenanceError:
@@ -949,6 +987,19 @@ class NullProvenance:
 
     def inspect_run(self, run_id: str) -> DagRun | None:
         return None
+
+    def changes_since(self, run_id: str, since: datetime) -> dict[str, DagRun]:
+        return {}
+
+    def prune(
+        self,
+        older_than: datetime,
+        statuses: Iterable[str] | None = None,
+        dry_run: bool = False,
+    ) -> PruneResult:
+        from dag_provenance.maintenance import PruneResult
+
+        return PruneResult(dry_run=dry_run)
 
     def load_io(self, dag_run: DagRun, node_labels: Sequence[str] | None = None) -> None:
         pass

@@ -19,6 +19,7 @@ no engine ever truncates it.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import (
     Boolean,
@@ -28,6 +29,7 @@ from sqlalchemy import (
     Index,
     MetaData,
     String,
+    Table,
     false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -115,6 +117,7 @@ class EdgeTraversalRow(Base):
     __table_args__ = (ForeignKeyConstraint(["run_id"], ["dag_runs.run_id"], ondelete="CASCADE"),)
 
 
-dag_runs = DagRunRow.__table__
-node_executions = NodeExecutionRow.__table__
-edge_traversals = EdgeTraversalRow.__table__
+# Declarative types `__table__` as a FromClause; these are Tables.
+dag_runs = cast(Table, DagRunRow.__table__)
+node_executions = cast(Table, NodeExecutionRow.__table__)
+edge_traversals = cast(Table, EdgeTraversalRow.__table__)
