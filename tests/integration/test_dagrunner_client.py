@@ -314,10 +314,12 @@ def test_a_failing_sub_dag_fails_its_composite_node_and_the_parent_run(
     assert run.status == "failed"
     assert run.nodes["chunks"].status == "failed"
     sub_dags = run.nodes["chunks"].sub_dags or {}
-    assert {k: s.status for k, s in sub_dags.items()} == {
-        "chunks[0]": "completed",
-        "chunks[1]": "failed",
-    }
+    assert set(sub_dags) == {"chunks[0]", "chunks[1]"}
+    assert sub_dags["chunks[1]"].status == "failed"
+    # lythonic's MapNode gathers its sub-DAGs without waiting for the others
+    # once one fails, so chunks[0] may be recorded as completed or, if it was
+    # cancelled when the event loop closed, still running.
+    assert sub_dags["chunks[0]"].status in {"completed", "running"}
     assert "a word exploded" in (sub_dags["chunks[1]"].nodes["shout"].error or "")
 
 
