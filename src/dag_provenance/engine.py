@@ -17,11 +17,16 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
+from dag_provenance.errors import DatabaseUnavailableError
+
 #: Execution option a unit of work sets to ask SQLite for BEGIN IMMEDIATE.
 WRITE_OPTION = "dag_provenance_write"
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 CONNECT_TIMEOUT_S = 10
+# A MariaDB/MySQL connection silent this long in the middle of a statement is
+# treated as lost (the call fails with DatabaseUnavailableError, never hangs).
+MYSQL_READ_TIMEOUT_S = 600
 # MariaDB stops recursive CTEs after 1,000 iterations by default; deep sub-DAG
 # nesting needs more. Cycles cannot loop: the descendant CTE uses UNION.
 MYSQL_MAX_RECURSIVE_ITERATIONS = 1_000_000
@@ -38,7 +43,12 @@ def is_url(target: str) -> bool:
 def sqlite_file_url(path: str | os.PathLike[str]) -> URL:
     """A `sqlite+pysqlite` URL for `path`, creating its parent folders."""
     file = Path(path).expanduser().resolve()
-    file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DatabaseUnavailableError(
+            f"cannot create the folder of SQLite database {str(file)!r}: {e.strerror or e}"
+        ) from e
     return URL.create("sqlite+pysqlite", database=str(file))
 
 
@@ -100,10 +110,17 @@ def _mysql_engine(url: URL, **engine_kwargs: Any) -> Engine:
     kwargs: dict[str, Any] = {"pool_pre_ping": True, "pool_recycle": 3600, **engine_kwargs}
     connect_args = kwargs.setdefault("connect_args", {})
     connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+    # PyMySQL's connect_timeout covers only the TCP connect; the handshake
+    # reads with read_timeout, so a server that accepts and never answers
+    # would hang the caller. Bound the handshake by the connect timeout...
+    connect_args.setdefault("read_timeout", CONNECT_TIMEOUT_S)
     engine = create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # ...then give statements the longer bound (no public setter exists).
+        if getattr(dbapi_conn, "_read_timeout", None) == CONNECT_TIMEOUT_S:
+            dbapi_conn._read_timeout = MYSQL_READ_TIMEOUT_S
         cursor = dbapi_conn.cursor()
         try:
             # UTC on the wire, so NOW() and DATETIME values never shift.
