@@ -128,11 +128,13 @@ def upgrade() -> None:
             if on_sqlite():
                 batch_op.drop_constraint(op.f(fk.name), type_="foreignkey")
             for change in changes:
+                # nullable is restated: lythonic's `run_id TEXT PRIMARY KEY` lets
+                # SQLite store NULL (its primary keys are nullable unless declared not).
                 batch_op.alter_column(
                     change.column,
                     type_=change.new,
                     existing_type=change.old,
-                    existing_nullable=change.nullable,
+                    nullable=change.nullable,
                 )
             if table == "node_executions":
                 upgrade_flags(batch_op)
