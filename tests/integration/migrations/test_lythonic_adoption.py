@@ -6,7 +6,7 @@ lythonic only ever wrote SQLite, so these tests run once, not per engine."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -133,6 +133,16 @@ def engine_on(lythonic_file: Path) -> Iterator[Engine]:
         engine.dispose()
 
 
+@pytest.fixture
+def fresh_engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(tmp_path / "fresh.db")
+    migrate.ensure_schema(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def drop_initiated_by(path: Path) -> None:
     """Turn a lythonic 0.0.28 file into what lythonic 0.0.24 wrote."""
     with sqlite3.connect(path) as conn:
@@ -143,7 +153,12 @@ def drop_initiated_by(path: Path) -> None:
     ("lythonic_version", "recognised_as"), [("0.0.28", "0002"), ("0.0.24", "0001")]
 )
 def test_a_lythonic_file_is_adopted_with_every_row_and_microsecond_kept(
-    lythonic_file: Path, engine_on: Engine, lythonic_version: str, recognised_as: str
+    lythonic_file: Path,
+    engine_on: Engine,
+    fresh_engine: Engine,
+    schema_of: Callable[[Engine], dict[str, Any]],
+    lythonic_version: str,
+    recognised_as: str,
 ) -> None:
     shown_by_lythonic = lythonic_timestamps(lythonic_file)
     if lythonic_version == "0.0.24":
@@ -162,6 +177,7 @@ def test_a_lythonic_file_is_adopted_with_every_row_and_microsecond_kept(
     assert after == before
     assert timestamps_after(after) == shown_by_lythonic
     assert after["node_executions"][("run-parent", "manual")]["is_source"] is False
+    assert schema_of(engine_on) == schema_of(fresh_engine)
 
 
 def test_a_lythonic_file_opened_with_migrate_false_is_refused_and_left_alone(
