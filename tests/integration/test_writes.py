@@ -7,8 +7,10 @@ import threading
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import create_engine
 
 from dag_provenance import (
     DagProvenance,
@@ -505,6 +507,37 @@ def test_timestamps_keep_their_microseconds_on_every_engine(
     assert run is not None
     assert datetime.fromtimestamp(run["started_at"], UTC) == expected[0]
     assert datetime.fromtimestamp(run["finished_at"], UTC) == expected[3]
+
+
+SESSION_IN_ANOTHER_ZONE: dict[str, dict[str, Any]] = {
+    "postgresql": {"options": "-c timezone=America/New_York"},
+    "mysql": {"init_command": "SET time_zone = '+05:30'"},
+}
+
+
+def test_a_caller_s_engine_whose_session_is_in_another_time_zone_reads_the_same_instants(
+    engine_name: str, empty_db_url: str, new_id: NewId, clock: Clock
+) -> None:
+    if engine_name == "sqlite":
+        pytest.skip("SQLite sessions have no time zone")
+    engine = create_engine(empty_db_url, connect_args=SESSION_IN_ANOTHER_ZONE[engine_name])
+    try:
+        store = DagProvenance(engine)
+        run_id = _started_run(store, new_id("run"))
+        provenance_utc = DagProvenance(empty_db_url)
+        try:
+            for reader in (store, provenance_utc):
+                inspected = reader.inspect_run(run_id)
+                assert inspected is not None
+                assert inspected.started_at == CLOCK_START
+                assert inspected.started_at.utcoffset() == timedelta(0)
+                assert (reader.get_run(run_id) or {})["started_at"] == CLOCK_START.timestamp()
+                after = CLOCK_START - timedelta(microseconds=1)
+                assert [r.run_id for r in reader.get_recent_runs(started_after=after)] == [run_id]
+        finally:
+            provenance_utc.close()
+    finally:
+        engine.dispose()
 
 
 def test_inspection_models_carry_timezone_aware_utc_datetimes(
