@@ -299,7 +299,8 @@ bad_status = st.one_of(
     ),
     st.sampled_from(["Running", "COMPLETED", "completed ", " failed", "running;--", "skipped"]),
 )
-unstorable = st.lists(fragment, max_size=3).map(lambda parts: "\x00".join(["x", *parts]))
+# text with a NUL (PostgreSQL cannot store one), wherever it falls
+unstorable = st.lists(fragment, max_size=3).map(lambda parts: "\x00".join(["x", *parts, ""]))
 
 
 def refusals() -> st.SearchStrategy[Refusal]:
