@@ -210,7 +210,7 @@ def _tree_cte(anchor: Select[Any], lateral: bool) -> CTE:
     at ten times the anchor's rows and would otherwise hash-join it against a
     sequential scan of every run; the lateral form walks the parent_run_id
     index instead. SQLite and MariaDB already use the index (and MariaDB has
-    no LATERAL).
+    no LATERAL). `_per_tree_run` does the same for the rows of each run.
     """
     tree = anchor.cte("run_tree", recursive=True)
     if lateral:
@@ -793,26 +793,55 @@ def _tree_statements(
     """With `changed_since`, only nodes started or finished after the `since`
     parameter, and edges traversed after it, are read (runs always are)."""
     tree = _tree_cte(anchor, lateral)
-    nodes = (
-        select(*_NODE_SUMMARY)
-        .join(tree, _N.run_id == tree.c.run_id)
-        .order_by(_N.started_at, _N.node_label)
-    )
-    edges = (
-        select(_E.run_id, _E.upstream_label, _E.downstream_label, _E.traversed_at)
-        .join(tree, _E.run_id == tree.c.run_id)
-        .order_by(_E.traversed_at, _E.upstream_label, _E.downstream_label)
-    )
+    node_filter: list[ColumnElement[bool]] = []
+    edge_filter: list[ColumnElement[bool]] = []
     if changed_since:
         since: BindParameter[datetime] = bindparam("since")
-        nodes = nodes.where(or_(_N.started_at > since, _N.finished_at > since))
-        edges = edges.where(_E.traversed_at > since)
+        node_filter.append(or_(_N.started_at > since, _N.finished_at > since))
+        edge_filter.append(_E.traversed_at > since)
     return _TreeStatements(
-        runs=select(*_RUN_SUMMARY)
-        .join(tree, _R.run_id == tree.c.run_id)
-        .order_by(_R.started_at, _R.run_id),
-        nodes=nodes,
-        edges=edges,
+        runs=_per_tree_run(tree, _RUN_SUMMARY, (), ("started_at", "run_id"), lateral),
+        nodes=_per_tree_run(
+            tree, _NODE_SUMMARY, node_filter, ("started_at", "node_label"), lateral
+        ),
+        edges=_per_tree_run(
+            tree,
+            (_E.run_id, _E.upstream_label, _E.downstream_label, _E.traversed_at),
+            edge_filter,
+            ("traversed_at", "upstream_label", "downstream_label"),
+            lateral,
+        ),
+    )
+
+
+def _per_tree_run(
+    tree: CTE,
+    columns: Sequence[ColumnElement[Any]],
+    conditions: Sequence[ColumnElement[bool]],
+    order_by: Sequence[str],
+    lateral: bool,
+) -> Select[Any]:
+    """`columns` (of one table, led by its run_id) for every run of `tree`.
+
+    With `lateral` (PostgreSQL), rows are looked up run by run through a
+    LATERAL subquery, fenced with OFFSET 0: PostgreSQL cannot estimate a
+    recursive CTE's size (it guesses hundreds or thousands of rows for a
+    20-run tree) and would hash-join it against a full scan of the table.
+    """
+    run_id = columns[0]
+    if not lateral:
+        rows = select(*columns).join(tree, run_id == tree.c.run_id).where(*conditions)
+        return rows.order_by(*(rows.selected_columns[name] for name in order_by))
+    per_run = (
+        select(*columns)
+        .where(run_id == tree.c.run_id, *conditions)
+        .offset(literal_column("0"))
+        .lateral("per_run")
+    )
+    return (
+        select(*per_run.c)
+        .select_from(tree.join(per_run, true()))
+        .order_by(*(per_run.c[name] for name in order_by))
     )
 
 
