@@ -25,7 +25,7 @@ def text(field: str, value: object) -> str:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as e:
-            raise InvalidInputError(f"{field} is not valid UTF-8 text: {e.reason}") from None
+            raise InvalidInputError(f"{field} is not valid UTF-8 text: {e.reason}") from e
     if "\x00" in value:
         raise InvalidInputError(f"{field} contains a NUL character, which PostgreSQL cannot store")
     return value
