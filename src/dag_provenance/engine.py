@@ -115,13 +115,15 @@ def _mysql_engine(url: URL, **engine_kwargs: Any) -> Engine:
     # PyMySQL's connect_timeout covers only the TCP connect; the handshake
     # reads with read_timeout, so a server that accepts and never answers
     # would hang the caller. Bound the handshake by the connect timeout...
-    connect_args.setdefault("read_timeout", CONNECT_TIMEOUT_S)
+    bound_handshake = "read_timeout" not in connect_args
+    if bound_handshake:
+        connect_args["read_timeout"] = CONNECT_TIMEOUT_S
     engine = create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # ...then give statements the longer bound (no public setter exists).
-        if getattr(dbapi_conn, "_read_timeout", None) == CONNECT_TIMEOUT_S:
+        if bound_handshake and hasattr(dbapi_conn, "_read_timeout"):
             dbapi_conn._read_timeout = MYSQL_READ_TIMEOUT_S
         cursor = dbapi_conn.cursor()
         try:

@@ -382,13 +382,12 @@ def ensure_schema(engine: Engine, *, migrate: bool = True) -> None:
 
 def _quick_revision(engine: Engine) -> str | None:
     """The version table's revision in one SELECT; None if it cannot be read."""
-    try:
-        with engine.connect() as conn:
+    with engine.connect() as conn:  # an unreachable database fails here, once
+        try:
             return conn.execute(sa.select(_version.c.version_num)).scalar()
-    except DBAPIError:
-        # No version table yet (or the database is unreachable, which the
-        # slower path reports when it connects again).
-        return None
+        except DBAPIError:
+            conn.rollback()  # no version table yet
+            return None
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
