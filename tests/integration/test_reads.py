@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, exc, insert, text
+from sqlalchemy.pool import QueuePool
 
 from dag_provenance import DagProvenance, DagRun, NodeStatus, RunStatus
 from dag_provenance.tables import node_executions
@@ -475,5 +476,6 @@ def test_an_engine_is_used_as_given_and_left_open(empty_engine: Engine, new_id: 
         store.create_run(run_id, "pkg:dag", {})
     # Closing the store did not dispose of the caller's pooled connections.
     assert empty_engine.pool is pool
+    assert isinstance(pool, QueuePool)
     assert pool.checkedin() >= 1
     assert DagProvenance(empty_engine).get_run(run_id) is not None

@@ -25,7 +25,7 @@ def _node(
         started_at=T0 + timedelta(seconds=start),
         finished_at=T0 + timedelta(seconds=start + seconds),
         edges=[EdgeTraversal(downstream_label=d, traversed_at=T0) for d in edges],
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 

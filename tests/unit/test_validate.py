@@ -17,7 +17,7 @@ from dag_provenance import (
     validate,
 )
 
-STORABLE_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
+STORABLE_TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"))
 
 
 # No deadline: a loaded CI machine must not turn a slow example into a failure.
