@@ -146,7 +146,7 @@ _M = TypeVar("_M", bound=BaseModel)
 
 
 def _check_trusted_construction(*models: type[BaseModel]) -> None:
-    """`_trusted` skips what `model_construct` does for aliases, extras,
+    """`trusted_model` skips what `model_construct` does for aliases, extras,
     private attributes and post-init hooks: make sure the models have none."""
     for model in models:
         if (
@@ -155,7 +155,7 @@ def _check_trusted_construction(*models: type[BaseModel]) -> None:
             or model.model_config.get("extra") == "allow"
             or any(f.alias or f.validation_alias for f in model.model_fields.values())
         ):
-            raise TypeError(f"{model.__name__} can no longer be built by _trusted()")
+            raise TypeError(f"{model.__name__} can no longer be built by trusted_model()")
 
 
 _check_trusted_construction(DagRun, NodeExecution, EdgeTraversal)
@@ -163,7 +163,7 @@ _check_trusted_construction(DagRun, NodeExecution, EdgeTraversal)
 _set_attr = object.__setattr__
 
 
-def _trusted(model: type[_M], values: dict[str, Any]) -> _M:
+def trusted_model(model: type[_M], values: dict[str, Any]) -> _M:
     """`model.model_construct(**values)` for rows read from the database,
     with every field given: no validation, and ~6x cheaper, which matters
     when a run tree has hundreds of thousands of nodes and edges."""

@@ -63,8 +63,8 @@ from dag_provenance.models import (
     EdgeTraversal,
     IoPayload,
     NodeExecution,
-    _trusted,
     attach_sub_dags,
+    trusted_model,
 )
 from dag_provenance.serialization import safe_json_dumps
 from dag_provenance.status import NodeStatus, RunStatus
@@ -897,7 +897,7 @@ def _load_tree(
     for run_id, nsref, parent, status, started, finished, initiator in s.execute(
         statements.runs, params
     ).all():
-        runs[run_id] = _trusted(
+        runs[run_id] = trusted_model(
             DagRun,
             {
                 "run_id": run_id,
@@ -918,7 +918,7 @@ def _load_tree(
     ).all():
         run = runs.get(run_id)
         if run is not None:
-            run.nodes[label] = _trusted(
+            run.nodes[label] = trusted_model(
                 NodeExecution,
                 {
                     "node_label": label,
