@@ -672,7 +672,7 @@ def runs_watch(
     ] = 3600,
     url: UrlOption = None,
 ) -> None:
-    """Follow a run live until it finishes (exit 2 if --timeout passes first)."""
+    """Follow a run live until it finishes (exit 1 if --timeout passes first)."""
     from rich.console import Group
     from rich.live import Live
     from rich.text import Text
