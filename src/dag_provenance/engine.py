@@ -10,7 +10,9 @@ front, so two writers never deadlock upgrading a read lock) and a plain
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +101,7 @@ def configure_sqlite(engine: Engine) -> None:
         try:
             cursor.execute(_SQLITE_BUSY_PRAGMA)
             if engine.url.database not in (None, "", ":memory:"):
-                cursor.execute("PRAGMA journal_mode = WAL")
+                _use_wal(cursor)
                 cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
@@ -111,6 +113,26 @@ def configure_sqlite(engine: Engine) -> None:
         # Straight to the driver: this runs once per unit of work, and the
         # statement needs none of SQLAlchemy's execution machinery.
         conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _use_wal(cursor: Any) -> None:
+    """Switch the file to WAL (once: the mode is stored in the file).
+
+    The switch needs an exclusive lock, and SQLite does not call the busy
+    handler for it: with several processes opening a new file at once it
+    fails with "database is locked" at once. Retry until the busy timeout.
+    """
+    if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+        return
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 def _mysql_engine(url: URL, **engine_kwargs: Any) -> Engine:
