@@ -187,6 +187,9 @@ class _SharedEngines:
     The schema check is remembered the same way: while a store of this
     process has a database open, more stores on it skip the check; once the
     last one closes, the next store checks again.
+
+    A process forked from one holding stores starts with fresh pools: a
+    database connection must never be used from both sides of a fork.
     """
 
     def __init__(self) -> None:
@@ -194,6 +197,16 @@ class _SharedEngines:
         self._engines: dict[str, Engine] = {}
         self._users: dict[str, int] = {}
         self._schema_checked: set[str] = set()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._after_fork_in_child)
+
+    def _after_fork_in_child(self) -> None:
+        # The parent's lock may have been held at the fork; the child has one thread.
+        self._lock = threading.Lock()
+        for engine in self._engines.values():
+            # Forget the parent's connections without closing them (closing
+            # would end the parent's sessions too).
+            engine.dispose(close=False)
 
     def schema_checked(self, key: str) -> bool:
         return key in self._schema_checked
