@@ -509,6 +509,14 @@ def _get_run(provenance: DagProvenance, run_id: str) -> DagRun:
     return run
 
 
+def _require_run(provenance: DagProvenance, run_id: str) -> None:
+    """Refuse a run id the store does not hold (reads would just come back empty)."""
+    from dag_provenance.errors import RunNotFoundError
+
+    if provenance.get_run(run_id) is None:
+        raise RunNotFoundError(run_id)
+
+
 def _load_io_tree(provenance: DagProvenance, run: DagRun) -> None:
     provenance.load_io(run)
     for node in run.nodes.values():
@@ -607,11 +615,8 @@ def runs_children(
     """List every descendant run of a run (sub-DAG runs, theirs, ...)."""
     from rich.table import Table
 
-    from dag_provenance.errors import RunNotFoundError
-
     with store(url) as provenance:
-        if provenance.get_run(run_id) is None:
-            raise RunNotFoundError(run_id)
+        _require_run(provenance, run_id)
         children = provenance.get_child_runs(run_id)
     if as_json:
         print_json([run_json(r) for r in children])
@@ -642,11 +647,8 @@ def runs_pending(
     as_json: JsonOption = False,
 ) -> None:
     """List the run's nodes that are pending, running or failed (what a restart re-runs)."""
-    from dag_provenance.errors import RunNotFoundError
-
     with store(url) as provenance:
-        if provenance.get_run(run_id) is None:
-            raise RunNotFoundError(run_id)
+        _require_run(provenance, run_id)
         labels = provenance.get_pending_nodes(run_id)
     if as_json:
         print_json(labels)
