@@ -124,22 +124,17 @@ _FINISH_RUN = (
         sink_outputs_json=bindparam("sink"),
     )
 )
-_FINISH_NODE = (
-    update(node_executions)
-    .where(_N.run_id == bindparam("rid"), _N.node_label == bindparam("label"))
-    .values(
-        status=bindparam("status"),
-        finished_at=bindparam("finished_at"),
-        output_json=bindparam("output"),
-        error=bindparam("err"),
-    )
+_UPDATE_NODE = update(node_executions).where(
+    _N.run_id == bindparam("rid"), _N.node_label == bindparam("label")
 )
-_FAIL_NODE = (
-    update(node_executions)
-    .where(_N.run_id == bindparam("rid"), _N.node_label == bindparam("label"))
-    .values(
-        status=NodeStatus.FAILED.value, finished_at=bindparam("finished_at"), error=bindparam("err")
-    )
+_COMPLETE_NODE = _UPDATE_NODE.values(
+    status=NodeStatus.COMPLETED.value,
+    finished_at=bindparam("finished_at"),
+    output_json=bindparam("output"),
+    error=None,
+)
+_FAIL_NODE = _UPDATE_NODE.values(
+    status=NodeStatus.FAILED.value, finished_at=bindparam("finished_at"), error=bindparam("err")
 )
 _INSERT_RUN = insert(dag_runs)
 _INSERT_EDGE = insert(edge_traversals)
@@ -156,17 +151,44 @@ _LOAD_IO_ALL = union_all(_LOAD_IO_RUN, _IO_OF_NODES)
 _LOAD_IO_SOME = union_all(
     _LOAD_IO_RUN, _IO_OF_NODES.where(_N.node_label.in_(bindparam("labels", expanding=True)))
 )
-_GET_RUN = select(*_RUN_SUMMARY, _R.source_inputs_json, _R.sink_outputs_json).where(
-    _R.run_id == bindparam("rid")
+_GET_NODE_EXECUTIONS = (
+    select(node_executions)
+    .where(_N.run_id == bindparam("rid"))
+    .order_by(_N.started_at, _N.node_label)
 )
+_GET_NODE_OUTPUT = select(_N.output_json).where(
+    _N.run_id == bindparam("rid"),
+    _N.node_label == bindparam("label"),
+    _N.status.in_([NodeStatus.COMPLETED.value, NodeStatus.SKIPPED.value]),
+)
+_GET_PENDING_NODES = (
+    select(_N.node_label)
+    .where(
+        _N.run_id == bindparam("rid"),
+        _N.status.in_(
+            [NodeStatus.PENDING.value, NodeStatus.RUNNING.value, NodeStatus.FAILED.value]
+        ),
+    )
+    .order_by(_N.started_at, _N.node_label)
+)
+_GET_EDGE_TRAVERSALS = (
+    select(edge_traversals)
+    .where(_E.run_id == bindparam("rid"))
+    .order_by(_E.traversed_at, _E.upstream_label, _E.downstream_label)
+)
+_GET_RUN = select(dag_runs).where(_R.run_id == bindparam("rid"))
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _epoch(value: datetime | None) -> float | None:
-    return None if value is None else value.timestamp()
+def _record(row: Any) -> dict[str, Any]:
+    """A row as the original's plain dicts have it: timestamps as epoch seconds."""
+    return {
+        key: value.timestamp() if isinstance(value, datetime) else value
+        for key, value in row._mapping.items()
+    }
 
 
 @functools.cache
@@ -494,9 +516,7 @@ class DagProvenance:
         params = {
             "rid": validate.identifier("run_id", run_id, RUN_ID_MAX),
             "label": validate.identifier("node_label", node_label, NODE_LABEL_MAX),
-            "status": NodeStatus.COMPLETED.value,
             "output": validate.payload("output_json", output_json),
-            "err": None,
             "finished_at": _now(),
         }
         pairs = validate.edges(edges, NODE_LABEL_MAX)
@@ -511,7 +531,7 @@ class DagProvenance:
         ]
         try:
             with self._unit(write=True) as s:
-                if s.execute(_FINISH_NODE, params).rowcount == 0:
+                if s.execute(_COMPLETE_NODE, params).rowcount == 0:
                     raise self._missing_node(s, run_id, node_label)
                 if edge_rows:
                     s.execute(_INSERT_EDGE, edge_rows)
@@ -561,103 +581,37 @@ class DagProvenance:
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """A run record by id, or None."""
-        validate.text("run_id", run_id)
+        params = {"rid": validate.text("run_id", run_id)}
         with self._unit(write=False) as s:
-            row = s.execute(_GET_RUN, {"rid": run_id}).first()
-        if row is None:
-            return None
-        return {
-            "run_id": row.run_id,
-            "dag_nsref": row.dag_nsref,
-            "parent_run_id": row.parent_run_id,
-            "status": row.status,
-            "started_at": _epoch(row.started_at),
-            "finished_at": _epoch(row.finished_at),
-            "source_inputs_json": row.source_inputs_json,
-            "sink_outputs_json": row.sink_outputs_json,
-            "initiated_by": row.initiated_by,
-        }
+            row = s.execute(_GET_RUN, params).first()
+        return None if row is None else _record(row)
 
     def get_node_executions(self, run_id: str) -> list[dict[str, Any]]:
         """Every node execution record of a run, in start order."""
-        validate.text("run_id", run_id)
-        stmt = (
-            select(
-                _N.run_id,
-                _N.node_label,
-                _N.status,
-                _N.is_source,
-                _N.is_sink,
-                _N.input_json,
-                _N.output_json,
-                _N.started_at,
-                _N.finished_at,
-                _N.error,
-            )
-            .where(_N.run_id == run_id)
-            .order_by(_N.started_at, _N.node_label)
-        )
+        params = {"rid": validate.text("run_id", run_id)}
         with self._unit(write=False) as s:
-            rows = s.execute(stmt).all()
-        return [
-            {
-                "run_id": r.run_id,
-                "node_label": r.node_label,
-                "status": r.status,
-                "is_source": bool(r.is_source),
-                "is_sink": bool(r.is_sink),
-                "input_json": r.input_json,
-                "output_json": r.output_json,
-                "started_at": _epoch(r.started_at),
-                "finished_at": _epoch(r.finished_at),
-                "error": r.error,
-            }
-            for r in rows
-        ]
+            return [_record(row) for row in s.execute(_GET_NODE_EXECUTIONS, params)]
 
     def get_node_output(self, run_id: str, node_label: str) -> str | None:
         """The output JSON of a completed or skipped node, or None."""
-        validate.text("run_id", run_id)
-        validate.text("node_label", node_label)
-        stmt = select(_N.output_json).where(
-            _N.run_id == run_id,
-            _N.node_label == node_label,
-            _N.status.in_([NodeStatus.COMPLETED.value, NodeStatus.SKIPPED.value]),
-        )
+        params = {
+            "rid": validate.text("run_id", run_id),
+            "label": validate.text("node_label", node_label),
+        }
         with self._unit(write=False) as s:
-            return s.execute(stmt).scalar_one_or_none()
+            return s.execute(_GET_NODE_OUTPUT, params).scalar_one_or_none()
 
     def get_pending_nodes(self, run_id: str) -> list[str]:
         """Labels of the run's nodes that are pending, running or failed."""
-        validate.text("run_id", run_id)
-        pending = [NodeStatus.PENDING.value, NodeStatus.RUNNING.value, NodeStatus.FAILED.value]
-        stmt = (
-            select(_N.node_label)
-            .where(_N.run_id == run_id, _N.status.in_(pending))
-            .order_by(_N.started_at, _N.node_label)
-        )
+        params = {"rid": validate.text("run_id", run_id)}
         with self._unit(write=False) as s:
-            return list(s.execute(stmt).scalars())
+            return list(s.execute(_GET_PENDING_NODES, params).scalars())
 
     def get_edge_traversals(self, run_id: str) -> list[dict[str, Any]]:
         """Every edge traversal of a run, in traversal order."""
-        validate.text("run_id", run_id)
-        stmt = (
-            select(_E.run_id, _E.upstream_label, _E.downstream_label, _E.traversed_at)
-            .where(_E.run_id == run_id)
-            .order_by(_E.traversed_at, _E.upstream_label, _E.downstream_label)
-        )
+        params = {"rid": validate.text("run_id", run_id)}
         with self._unit(write=False) as s:
-            rows = s.execute(stmt).all()
-        return [
-            {
-                "run_id": r.run_id,
-                "upstream_label": r.upstream_label,
-                "downstream_label": r.downstream_label,
-                "traversed_at": _epoch(r.traversed_at),
-            }
-            for r in rows
-        ]
+            return [_record(row) for row in s.execute(_GET_EDGE_TRAVERSALS, params)]
 
     # Inspection (Pydantic models; payloads left to load_io)
 
