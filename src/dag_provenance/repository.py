@@ -56,7 +56,7 @@ from dag_provenance.errors import (
     ProvenanceError,
     RunNotFoundError,
 )
-from dag_provenance.initiator import run_initiator
+from dag_provenance.initiator import current_initiator
 from dag_provenance.migrate import ensure_schema
 from dag_provenance.models import (
     DagRun,
@@ -256,8 +256,9 @@ class DagProvenance:
     URL string (`postgresql+psycopg://...`, `mysql+pymysql://...`) or an
     `Engine` used as given. By default the schema is brought to the newest
     revision on construction; with `migrate=False` a database behind the code
-    raises `SchemaOutOfDateError`. `initiator_var` is the context variable
-    `create_run` reads when no initiator is passed.
+    raises `SchemaOutOfDateError`. `initiator_var` is the one context variable
+    `create_run` reads when no initiator is passed (by default it reads this
+    library's `run_initiator` and, when lythonic is imported, lythonic's).
     """
 
     db_path: Path | None
@@ -276,7 +277,7 @@ class DagProvenance:
         else:
             self.engine, self._engine_key = shared_engines.acquire(db_path)
         self.db_path = self._sqlite_path()
-        self._initiator_var = initiator_var if initiator_var is not None else run_initiator
+        self._initiator_var = initiator_var
         self._local = threading.local()
         dialect = self.engine.dialect.name
         self._upsert_node = _node_upsert(dialect)
@@ -390,10 +391,18 @@ class DagProvenance:
         parent_run_id: str | None = None,
         initiator: str | None = None,
     ) -> None:
-        """Create a run with status 'running'. `initiator` defaults to the
-        store's initiator context variable (read on the calling thread)."""
+        """Create a run with status 'running'.
+
+        `initiator` defaults to who the calling context says is starting runs:
+        the `initiator_var` the store was given, else whichever `initiated_by`
+        (this library's or lythonic's) is innermost around the call. Context
+        variables do not follow a call into an executor thread: read the
+        initiator before the hop and pass it, as lythonic's DagRunner does.
+        """
         if initiator is None:
-            initiator = self._initiator_var.get()
+            initiator = (
+                current_initiator() if self._initiator_var is None else self._initiator_var.get()
+            )
         row = {
             "run_id": validate.identifier("run_id", run_id, RUN_ID_MAX),
             "dag_nsref": validate.identifier("dag_nsref", dag_nsref, DAG_NSREF_MAX),

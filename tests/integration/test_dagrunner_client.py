@@ -9,158 +9,25 @@ from collections.abc import Callable
 from typing import Any
 
 from lythonic.compose import dag_provenance as lythonic_provenance
-from lythonic.compose.dag_runner import DagPause, DagRunner, DagRunResult
+from lythonic.compose.dag_runner import DagRunner, DagRunResult
 from lythonic.compose.namespace import Dag
 
 from dag_provenance import DagProvenance, DagRun
 
+from .lythonic_dags import (
+    FAIL_ONCE,
+    PAUSE_ONCE,
+    call_dag,
+    failing_dag,
+    fan_dag,
+    flaky_dag,
+    linear_dag,
+    map_dag,
+    nested_dag,
+    pausing_dag,
+)
+
 NewId = Callable[[str], str]
-
-# Tokens naming runs whose node must fail (or pause) once: each test adds its
-# own unique token, so tests never see each other's.
-_FAIL_ONCE: set[str] = set()
-_PAUSE_ONCE: set[str] = set()
-
-
-# Node functions (module level: lythonic registers them by import path)
-
-
-def load(path: str) -> dict:  # type: ignore[type-arg]
-    return {"path": path, "rows": [3, 1, 2]}
-
-
-def count(data: dict) -> int:  # type: ignore[type-arg]
-    return len(data["rows"])
-
-
-def report(n: int) -> str:
-    return f"{n} rows"
-
-
-def start(n: int) -> int:
-    return n
-
-
-def double(n: int) -> int:
-    return 2 * n
-
-
-def square(n: int) -> int:
-    return n * n
-
-
-def total(values: list[int]) -> int:
-    return sum(values)
-
-
-def explode(n: int) -> int:
-    raise ValueError(f"cannot handle {n}")
-
-
-def split(text: str) -> list:  # type: ignore[type-arg]
-    return text.split()
-
-
-def shout(word: str) -> str:
-    if word == "boom":
-        raise RuntimeError("a word exploded")
-    return word.upper() + "!"
-
-
-def join(words: list) -> str:  # type: ignore[type-arg]
-    return " ".join(words)
-
-
-def annotate(text: str) -> str:
-    return f"<{text}>"
-
-
-def seed(token: str) -> str:
-    return token
-
-
-def flaky(token: str) -> str:
-    if token in _FAIL_ONCE:
-        _FAIL_ONCE.discard(token)
-        raise RuntimeError(f"transient failure for {token}")
-    return token + ":ok"
-
-
-def pausing(token: str) -> str:
-    if token in _PAUSE_ONCE:
-        _PAUSE_ONCE.discard(token)
-        raise DagPause()
-    return token + ":resumed"
-
-
-def finish(token: str) -> str:
-    return token + ":done"
-
-
-# DAG builders
-
-
-def linear_dag() -> Dag:
-    dag = Dag()
-    dag.node(load) >> dag.node(count) >> dag.node(report)
-    return dag
-
-
-def fan_dag() -> Dag:
-    dag = Dag()
-    s, d, q, t = dag.node(start), dag.node(double), dag.node(square), dag.node(total)
-    s >> d
-    s >> q
-    d >> t
-    q >> t
-    return dag
-
-
-def failing_dag() -> Dag:
-    dag = Dag()
-    dag.node(start) >> dag.node(explode) >> dag.node(double)
-    return dag
-
-
-def shout_dag() -> Dag:
-    sub = Dag()
-    sub.node(shout)
-    return sub
-
-
-def map_dag() -> Dag:
-    dag = Dag()
-    dag.node(split) >> dag.map(shout_dag(), label="chunks") >> dag.node(join)
-    return dag
-
-
-def call_dag() -> Dag:
-    sub = Dag()
-    sub.node(annotate) >> sub.node(shout)
-    dag = Dag()
-    dag.node(seed) >> dag.node(sub, label="enrich") >> dag.node(finish)
-    return dag
-
-
-def nested_dag() -> Dag:
-    """A CallNode whose sub-DAG maps over words: grandchild runs."""
-    inner = Dag()
-    inner.node(split) >> inner.map(shout_dag(), label="words") >> inner.node(join)
-    dag = Dag()
-    dag.node(seed) >> dag.node(inner, label="outer")
-    return dag
-
-
-def flaky_dag() -> Dag:
-    dag = Dag()
-    dag.node(seed) >> dag.node(flaky) >> dag.node(finish)
-    return dag
-
-
-def pausing_dag() -> Dag:
-    dag = Dag()
-    dag.node(seed) >> dag.node(pausing) >> dag.node(finish)
-    return dag
 
 
 def _run(
@@ -327,7 +194,7 @@ def test_restarting_a_failed_run_reruns_only_what_did_not_complete(
     provenance: DagProvenance, new_id: NewId
 ) -> None:
     token = new_id("token")
-    _FAIL_ONCE.add(token)
+    FAIL_ONCE.add(token)
     dag = flaky_dag()
     first = _run(provenance, dag, {"seed": {"token": token}}, new_id("tests") + ":flaky")
     assert (first.status, first.failed_node) == ("failed", "flaky")
@@ -353,7 +220,7 @@ def test_a_paused_run_is_recorded_paused_and_resumes_on_restart(
     provenance: DagProvenance, new_id: NewId
 ) -> None:
     token = new_id("token")
-    _PAUSE_ONCE.add(token)
+    PAUSE_ONCE.add(token)
     dag = pausing_dag()
     first = _run(provenance, dag, {"seed": {"token": token}}, new_id("tests") + ":pause")
     assert first.status == "paused"
