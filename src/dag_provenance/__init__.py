@@ -4,6 +4,7 @@ A drop-in for `lythonic.compose.dag_provenance` on SQLAlchemy and Alembic.
 """
 
 from dag_provenance.errors import (
+    BatchThreadError,
     ConflictError,
     DatabaseError,
     DatabaseUnavailableError,
@@ -34,6 +35,7 @@ from dag_provenance.status import NodeStatus, RunStatus
 
 __all__ = [
     "SCHEDULER",
+    "BatchThreadError",
     "ConflictError",
     "CopyResult",
     "DagProvenance",

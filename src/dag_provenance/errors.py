@@ -72,6 +72,12 @@ class SameStoreError(InvalidInputError):
     """`copy_store` was asked to copy a database onto itself."""
 
 
+class BatchThreadError(ProvenanceError, RuntimeError):
+    """A call was made inside a `batch()` opened on another thread (its context
+    was copied there, as `asyncio.to_thread` does): a batch's connection is
+    used only by the thread that opened it."""
+
+
 class SchemaError(ProvenanceError):
     """The database schema is not the one this version of the library expects."""
 

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import (
@@ -47,6 +48,7 @@ from sqlalchemy.sql.expression import BindParameter, ColumnElement, Executable
 from dag_provenance import validate
 from dag_provenance.engine import WRITE_OPTION, DbTarget, shared_engines
 from dag_provenance.errors import (
+    BatchThreadError,
     DatabaseError,
     DatabaseUnavailableError,
     DuplicateEdgeError,
@@ -83,6 +85,21 @@ if TYPE_CHECKING:
 
 RunCursor = tuple[datetime, str]
 """Keyset position in `get_recent_runs`: (started_at, run_id) of the last run seen."""
+
+
+class _Batch:
+    """An open `DagProvenance.batch()`: its connection, and the thread that owns it."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.thread = threading.get_ident()
+        self.is_open = True
+
+
+_batches: ContextVar[Mapping[DagProvenance, _Batch]] = ContextVar(
+    "dag_provenance_batches", default=MappingProxyType({})
+)
+"""The batches open in the current context, by store."""
 
 # Load lists of node labels past this size are filtered in Python, so no
 # statement's parameter count grows with the caller's input.
@@ -278,7 +295,6 @@ class DagProvenance:
             self.engine, self._engine_key = shared_engines.acquire(db_path)
         self.db_path = self._sqlite_path()
         self._initiator_var = initiator_var
-        self._local = threading.local()
         dialect = self.engine.dialect.name
         self._upsert_node = _node_upsert(dialect)
         self._lateral = dialect == "postgresql"
@@ -335,11 +351,11 @@ class DagProvenance:
         Inside a batch each call runs under a savepoint, so a refused call
         leaves the batch as it was before that call.
         """
-        batch: Connection | None = getattr(self._local, "batch", None)
+        batch = self._open_batch()
         try:
             if batch is not None:
-                with batch.begin_nested():
-                    yield batch
+                with batch.connection.begin_nested():
+                    yield batch.connection
                 return
             engine = self._write_engine if write else self._read_engine
             with engine.connect() as conn, conn.begin():
@@ -349,20 +365,55 @@ class DagProvenance:
         except exc.SQLAlchemyError as e:
             raise _translate(e) from e
 
+    def _open_batch(self) -> _Batch | None:
+        """The batch of this store open in the calling context, if any."""
+        batch = _batches.get().get(self)
+        if batch is None or not batch.is_open:
+            return None
+        if batch.thread != threading.get_ident():
+            raise BatchThreadError(
+                "this call is inside a batch() opened on another thread (the context was "
+                "copied, as asyncio.to_thread does): a batch's connection is used only by "
+                "the thread that opened it; call the store from that thread, or outside "
+                "the batch"
+            )
+        return batch
+
     @contextmanager
     def batch(self) -> Iterator[DagProvenance]:
-        """Group the public calls made in the block (on this thread) into one
-        transaction: all of them commit when the block ends, or none do if it
-        raises. Batches do not nest."""
-        if getattr(self._local, "batch", None) is not None:
-            raise InvalidInputError("batch() is already open on this thread; batches do not nest")
+        """Group the calls made on this store in the block into one transaction:
+        all of them commit when the block ends, or none do if it raises.
+
+        The batch belongs to the execution context that opened it (a
+        `ContextVar`): code in that context (and asyncio tasks created inside
+        the block, which copy it) joins the batch; other tasks, and threads
+        that do not carry the context, run their calls in transactions of
+        their own, as if no batch were open. A call in a copy of the context on
+        another thread (`asyncio.to_thread`) raises `BatchThreadError`. A call
+        made after the block ended, from a task that copied the context while
+        it was open, runs in a transaction of its own.
+
+        A batch inside a batch is a savepoint of the outer one: if the inner
+        block raises, only its calls are undone; otherwise they commit with
+        the outer batch.
+        """
+        outer = self._open_batch()
+        if outer is not None:
+            try:
+                with outer.connection.begin_nested():
+                    yield self
+            except exc.SQLAlchemyError as e:
+                raise _translate(e) from e
+            return
         try:
             with self._write_engine.connect() as conn, conn.begin():
-                self._local.batch = conn
+                batch = _Batch(conn)
+                token = _batches.set({**_batches.get(), self: batch})
                 try:
                     yield self
                 finally:
-                    self._local.batch = None
+                    batch.is_open = False
+                    _batches.reset(token)
         except exc.SQLAlchemyError as e:
             raise _translate(e) from e
 
