@@ -901,6 +901,12 @@ def _recent_statements(
     return roots, _tree_statements(select(seed.c.run_id), lateral)
 
 
+# The fields lythonic's store passes when it builds these models: payloads
+# (`io`), edges and sub-DAG runs are filled in afterwards, as there.
+_RUN_FIELDS_SET = frozenset(DagRun.model_fields) - {"io"}
+_NODE_FIELDS_SET = frozenset(NodeExecution.model_fields) - {"edges", "sub_dags", "io"}
+
+
 def _load_tree(
     s: Connection, statements: _TreeStatements, params: dict[str, Any], attach: bool = True
 ) -> dict[str, DagRun]:
@@ -924,6 +930,7 @@ def _load_tree(
                 "nodes": {},
                 "io": None,
             },
+            _RUN_FIELDS_SET,
         )
     if not runs:
         return runs
@@ -946,6 +953,7 @@ def _load_tree(
                     "sub_dags": None,
                     "io": None,
                 },
+                _NODE_FIELDS_SET,
             )
     for run_id, upstream, downstream, traversed in s.execute(statements.edges, params).all():
         run = runs.get(run_id)
