@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
-from dag_provenance.errors import DatabaseUnavailableError
+from dag_provenance.errors import DatabaseUnavailableError, DriverNotInstalledError
 
 #: Execution option a unit of work sets to ask SQLite for BEGIN IMMEDIATE.
 WRITE_OPTION = "dag_provenance_write"
@@ -56,6 +56,10 @@ def sqlite_file_url(path: str | os.PathLike[str]) -> URL:
     return URL.create("sqlite+pysqlite", database=str(file))
 
 
+#: The pip extra that installs each server engine's driver.
+DRIVER_EXTRAS = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
+
+
 def make_engine(target: DbTarget, **engine_kwargs: Any) -> Engine:
     """An Engine for `target`: an `Engine` as given, a URL string, or a SQLite file path."""
     if isinstance(target, Engine):
@@ -63,6 +67,18 @@ def make_engine(target: DbTarget, **engine_kwargs: Any) -> Engine:
     url = make_url(str(target)) if isinstance(target, str) and is_url(target) else None
     if url is None:
         url = sqlite_file_url(target)
+    try:
+        return _engine_for(url, **engine_kwargs)
+    except ImportError as e:
+        backend = url.get_backend_name()
+        extra = DRIVER_EXTRAS.get(backend)
+        hint = f": pip install 'dag-provenance[{extra}]'" if extra else ""
+        raise DriverNotInstalledError(
+            f"the driver for {url.drivername} is not installed ({e}){hint}"
+        ) from e
+
+
+def _engine_for(url: URL, **engine_kwargs: Any) -> Engine:
     backend = url.get_backend_name()
     if backend == "sqlite":
         return _sqlite_engine(url, **engine_kwargs)

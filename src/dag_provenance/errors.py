@@ -1,5 +1,6 @@
-"""The library's exceptions. Every error dag-provenance raises is one of these,
-with the underlying driver or SQLAlchemy exception chained as `__cause__`."""
+"""The library's exceptions: every error the public API and the command line
+raise for a database, input or schema problem is one of these, with the
+exception behind it chained as `__cause__` (see `dberrors`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,18 @@ class InvalidStatusError(InvalidInputError):
 
 class IdentifierTooLongError(InvalidInputError):
     """An id, label or nsref is longer than its column; it was not stored."""
+
+
+class PayloadTooLargeError(InvalidInputError):
+    """A payload (JSON text, an error) is larger than the database accepts in one
+    statement (MariaDB's max_allowed_packet, PostgreSQL's 1 GB, SQLite's
+    SQLITE_LIMIT_LENGTH); the message names the limit and how to raise it.
+    Nothing was written."""
+
+    def __init__(self, message: str, *, size: int | None = None, limit: int | None = None):
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
 
 
 class NotFoundError(ProvenanceError, LookupError):
@@ -100,3 +113,8 @@ class DatabaseError(ProvenanceError):
 
 class DatabaseUnavailableError(DatabaseError):
     """The database could not be reached (down, refused, or timed out)."""
+
+
+class DriverNotInstalledError(DatabaseError):
+    """The URL names a database driver that is not installed (the message
+    names the extra to install, e.g. `dag-provenance[postgresql]`)."""

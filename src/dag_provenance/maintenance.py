@@ -33,10 +33,12 @@ from sqlalchemy import (
     update,
 )
 
-from dag_provenance import tables, validate
+from dag_provenance import payload_limits, tables, validate
+from dag_provenance.dberrors import translating
 from dag_provenance.errors import (
     DatabaseError,
     InvalidInputError,
+    PayloadTooLargeError,
     SameStoreError,
     TargetNotEmptyError,
 )
@@ -173,6 +175,7 @@ def _page_tree(page: list[ColumnElement[bool]]) -> Select[Any]:
     )
 
 
+@translating
 def prune(
     store: DagProvenance,
     older_than: datetime,
@@ -339,6 +342,7 @@ def _url(store: DagProvenance) -> str:
     return store.engine.url.render_as_string(hide_password=True)
 
 
+@translating
 def copy_store(
     source: DagProvenance,
     target: DagProvenance,
@@ -465,9 +469,24 @@ def _insert_missing(
                     f"the target {_url(target)} changed during the copy: its "
                     f"{_describe(spec, key)} differs from the source"
                 )
+        for row in missing:
+            _check_row_fits(s, spec, row)
         if missing:
             s.execute(insert(spec.table), missing)
     return missing
+
+
+_PAYLOAD_COLUMNS = ("source_inputs_json", "sink_outputs_json", "input_json", "output_json", "error")
+
+
+def _check_row_fits(s: Connection, spec: _TableCopy, row: dict[str, Any]) -> None:
+    """Refuse a row whose payloads the target cannot take in one statement."""
+    try:
+        payload_limits.check(s, [(c, row[c]) for c in _PAYLOAD_COLUMNS if c in row])
+    except PayloadTooLargeError as e:
+        raise PayloadTooLargeError(
+            f"cannot copy {_describe(spec, spec.key_of(row))}: {e}", size=e.size, limit=e.limit
+        ) from e
 
 
 def _link_parents(

@@ -45,12 +45,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.sql.expression import BindParameter, ColumnElement, Executable
 
-from dag_provenance import validate
+from dag_provenance import payload_limits, validate
+from dag_provenance.dberrors import translate, translated, translating
 from dag_provenance.engine import WRITE_OPTION, DbTarget, shared_engines
 from dag_provenance.errors import (
     BatchThreadError,
     DatabaseError,
-    DatabaseUnavailableError,
     DuplicateEdgeError,
     DuplicateRunError,
     InvalidInputError,
@@ -292,7 +292,8 @@ class DagProvenance:
         if isinstance(db_path, Engine):
             self.engine = db_path
         else:
-            self.engine, self._engine_key = shared_engines.acquire(db_path)
+            with translated():
+                self.engine, self._engine_key = shared_engines.acquire(db_path)
         self.db_path = self._sqlite_path()
         self._initiator_var = initiator_var
         dialect = self.engine.dialect.name
@@ -309,12 +310,10 @@ class DagProvenance:
         try:
             key = self._engine_key
             if key is None or not shared_engines.schema_checked(key):
-                ensure_schema(self.engine, migrate=migrate)
+                with translated():
+                    ensure_schema(self.engine, migrate=migrate)
                 if key is not None:
                     shared_engines.mark_schema_checked(key)
-        except exc.SQLAlchemyError as e:
-            self.close()
-            raise _translate(e) from e
         except BaseException:
             self.close()
             raise
@@ -345,25 +344,27 @@ class DagProvenance:
     # Units of work
 
     @contextmanager
-    def _unit(self, write: bool) -> Iterator[Connection]:
+    def _unit(self, write: bool, payloads: payload_limits.Payloads = ()) -> Iterator[Connection]:
         """One connection, one transaction; inside `batch()`, the batch's instead.
 
         Inside a batch each call runs under a savepoint, so a refused call
-        leaves the batch as it was before that call.
+        leaves the batch as it was before that call. `payloads` are checked
+        against the connection's limit before any statement is sent.
+        SQLAlchemy's errors pass through: the public methods translate them
+        (`dberrors.translating`), after interpreting integrity errors.
         """
         batch = self._open_batch()
-        try:
-            if batch is not None:
-                with batch.connection.begin_nested():
-                    yield batch.connection
-                return
-            engine = self._write_engine if write else self._read_engine
-            with engine.connect() as conn, conn.begin():
-                yield conn
-        except exc.IntegrityError:
-            raise
-        except exc.SQLAlchemyError as e:
-            raise _translate(e) from e
+        if batch is not None:
+            with batch.connection.begin_nested():
+                if payloads:
+                    payload_limits.check(batch.connection, payloads)
+                yield batch.connection
+            return
+        engine = self._write_engine if write else self._read_engine
+        with engine.connect() as conn, conn.begin():
+            if payloads:
+                payload_limits.check(conn, payloads)
+            yield conn
 
     def _open_batch(self) -> _Batch | None:
         """The batch of this store open in the calling context, if any."""
@@ -397,15 +398,12 @@ class DagProvenance:
         block raises, only its calls are undone; otherwise they commit with
         the outer batch.
         """
-        outer = self._open_batch()
-        if outer is not None:
-            try:
+        with translated():
+            outer = self._open_batch()
+            if outer is not None:
                 with outer.connection.begin_nested():
                     yield self
-            except exc.SQLAlchemyError as e:
-                raise _translate(e) from e
-            return
-        try:
+                return
             with self._write_engine.connect() as conn, conn.begin():
                 batch = _Batch(conn)
                 token = _batches.set({**_batches.get(), self: batch})
@@ -414,8 +412,6 @@ class DagProvenance:
                 finally:
                     batch.is_open = False
                     _batches.reset(token)
-        except exc.SQLAlchemyError as e:
-            raise _translate(e) from e
 
     # Operating the store (see dag_provenance.maintenance and .migrate)
 
@@ -434,6 +430,7 @@ class DagProvenance:
 
     # Writes
 
+    @translating
     def create_run(
         self,
         run_id: str,
@@ -454,6 +451,9 @@ class DagProvenance:
             initiator = (
                 current_initiator() if self._initiator_var is None else self._initiator_var.get()
             )
+        inputs = validate.text(
+            "source_inputs", safe_json_dumps(validate.mapping("source_inputs", source_inputs))
+        )
         row = {
             "run_id": validate.identifier("run_id", run_id, RUN_ID_MAX),
             "dag_nsref": validate.identifier("dag_nsref", dag_nsref, DAG_NSREF_MAX),
@@ -462,21 +462,20 @@ class DagProvenance:
             ),
             "status": RunStatus.RUNNING.value,
             "started_at": _now(),
-            "source_inputs_json": validate.text(
-                "source_inputs", safe_json_dumps(validate.mapping("source_inputs", source_inputs))
-            ),
+            "source_inputs_json": inputs,
             "initiated_by": validate.optional_identifier("initiator", initiator, INITIATOR_MAX),
         }
         try:
-            with self._unit(write=True) as s:
+            with self._unit(write=True, payloads=(("source_inputs", inputs),)) as s:
                 s.execute(_INSERT_RUN, row)
         except exc.IntegrityError as e:
             if self._run_exists(run_id):
                 raise DuplicateRunError(run_id) from e
             if parent_run_id is not None and not self._run_exists(parent_run_id):
                 raise RunNotFoundError(parent_run_id, "parent run") from e
-            raise _translate(e) from e
+            raise translate(e) from e
 
+    @translating
     def update_run_status(self, run_id: str, status: str) -> None:
         """Set a run's status without setting finished_at."""
         params = {
@@ -487,18 +486,21 @@ class DagProvenance:
             if s.execute(_UPDATE_RUN_STATUS, params).rowcount == 0:
                 raise RunNotFoundError(run_id)
 
+    @translating
     def finish_run(self, run_id: str, status: str, sink_outputs_json: str | None = None) -> None:
         """Set a run's final status, finished_at and sink outputs."""
+        sink = validate.payload("sink_outputs_json", sink_outputs_json)
         params = {
             "rid": validate.identifier("run_id", run_id, RUN_ID_MAX),
             "status": validate.run_status(status),
-            "sink": validate.payload("sink_outputs_json", sink_outputs_json),
+            "sink": sink,
             "finished_at": _now(),
         }
-        with self._unit(write=True) as s:
+        with self._unit(write=True, payloads=(("sink_outputs_json", sink),)) as s:
             if s.execute(_FINISH_RUN, params).rowcount == 0:
                 raise RunNotFoundError(run_id)
 
+    @translating
     def record_node_start(
         self,
         run_id: str,
@@ -519,6 +521,7 @@ class DagProvenance:
             finished=False,
         )
 
+    @translating
     def record_node_skipped(self, run_id: str, node_label: str, output_json: str) -> None:
         """Record a node as skipped with a copied output (used in replay)."""
         self._replace_node(
@@ -557,14 +560,16 @@ class DagProvenance:
             "finished_at": now if finished else None,
             "error": None,
         }
+        payloads = (("input_json", input_json), ("output_json", output_json))
         try:
-            with self._unit(write=True) as s:
+            with self._unit(write=True, payloads=payloads) as s:
                 s.execute(self._upsert_node, row)
         except exc.IntegrityError as e:
             if not self._run_exists(run_id):
                 raise RunNotFoundError(run_id) from e
-            raise _translate(e) from e
+            raise translate(e) from e
 
+    @translating
     def complete_node_with_edges(
         self,
         run_id: str,
@@ -573,10 +578,11 @@ class DagProvenance:
         edges: list[tuple[str, str]],
     ) -> None:
         """Record a node's completion and its outgoing edge traversals atomically."""
+        output = validate.payload("output_json", output_json)
         params = {
             "rid": validate.identifier("run_id", run_id, RUN_ID_MAX),
             "label": validate.identifier("node_label", node_label, NODE_LABEL_MAX),
-            "output": validate.payload("output_json", output_json),
+            "output": output,
             "finished_at": _now(),
         }
         pairs = validate.edges(edges, NODE_LABEL_MAX)
@@ -590,7 +596,7 @@ class DagProvenance:
             for up, down in pairs
         ]
         try:
-            with self._unit(write=True) as s:
+            with self._unit(write=True, payloads=(("output_json", output),)) as s:
                 if s.execute(_COMPLETE_NODE, params).rowcount == 0:
                     raise self._missing_node(s, run_id, node_label)
                 if edge_rows:
@@ -598,17 +604,19 @@ class DagProvenance:
         except exc.IntegrityError as e:
             raise self._duplicate_edge(run_id, pairs) from e
 
+    @translating
     def fail_node_and_finish_run(self, run_id: str, node_label: str, error: str) -> None:
         """Mark a node failed with `error` and its run failed, atomically."""
         now = _now()
+        err = validate.text("error", error)
         node = {
             "rid": validate.identifier("run_id", run_id, RUN_ID_MAX),
             "label": validate.identifier("node_label", node_label, NODE_LABEL_MAX),
-            "err": validate.text("error", error),
+            "err": err,
             "finished_at": now,
         }
         run = {"rid": run_id, "status": RunStatus.FAILED.value, "sink": None, "finished_at": now}
-        with self._unit(write=True) as s:
+        with self._unit(write=True, payloads=(("error", err),)) as s:
             if s.execute(_FAIL_NODE, node).rowcount == 0:
                 raise self._missing_node(s, run_id, node_label)
             s.execute(_FINISH_RUN, run)
@@ -639,6 +647,7 @@ class DagProvenance:
 
     # Plain reads (dicts, epoch-float timestamps, as the original returns them)
 
+    @translating
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """A run record by id, or None."""
         params = {"rid": validate.text("run_id", run_id)}
@@ -646,12 +655,14 @@ class DagProvenance:
             row = s.execute(_GET_RUN, params).first()
         return None if row is None else _record(row)
 
+    @translating
     def get_node_executions(self, run_id: str) -> list[dict[str, Any]]:
         """Every node execution record of a run, in start order."""
         params = {"rid": validate.text("run_id", run_id)}
         with self._unit(write=False) as s:
             return [_record(row) for row in s.execute(_GET_NODE_EXECUTIONS, params)]
 
+    @translating
     def get_node_output(self, run_id: str, node_label: str) -> str | None:
         """The output JSON of a completed or skipped node, or None."""
         params = {
@@ -661,12 +672,14 @@ class DagProvenance:
         with self._unit(write=False) as s:
             return s.execute(_GET_NODE_OUTPUT, params).scalar_one_or_none()
 
+    @translating
     def get_pending_nodes(self, run_id: str) -> list[str]:
         """Labels of the run's nodes that are pending, running or failed."""
         params = {"rid": validate.text("run_id", run_id)}
         with self._unit(write=False) as s:
             return list(s.execute(_GET_PENDING_NODES, params).scalars())
 
+    @translating
     def get_edge_traversals(self, run_id: str) -> list[dict[str, Any]]:
         """Every edge traversal of a run, in traversal order."""
         params = {"rid": validate.text("run_id", run_id)}
@@ -675,6 +688,7 @@ class DagProvenance:
 
     # Inspection (Pydantic models; payloads left to load_io)
 
+    @translating
     def inspect_run(self, run_id: str) -> DagRun | None:
         """A full DagRun by id, with nested nodes, edges and sub-DAG runs."""
         params = {"rid": validate.text("run_id", run_id)}
@@ -682,6 +696,7 @@ class DagProvenance:
             by_id = _load_tree(s, _anchored_tree("run", self._lateral), params)
         return by_id.get(run_id)
 
+    @translating
     def changes_since(self, run_id: str, since: datetime) -> dict[str, DagRun]:
         """What changed in a run's tree after `since`, for live views.
 
@@ -698,6 +713,7 @@ class DagProvenance:
         with self._unit(write=False) as s:
             return _load_tree(s, _anchored_tree("run", self._lateral, True), params, attach=False)
 
+    @translating
     def get_recent_runs(
         self,
         limit: int = 20,
@@ -746,6 +762,7 @@ class DagProvenance:
         """Runs currently running (at most 100, newest first, as the original)."""
         return self.get_recent_runs(limit=100, status=RunStatus.RUNNING.value)
 
+    @translating
     def get_child_runs(self, parent_run_id: str) -> list[DagRun]:
         """Every descendant run of a run (children, grandchildren, ...), in start
         order, each built once, with its own nodes, edges and sub-DAG runs."""
@@ -754,6 +771,7 @@ class DagProvenance:
             by_id = _load_tree(s, _anchored_tree("children", self._lateral), params)
         return list(by_id.values())
 
+    @translating
     def load_io(self, dag_run: DagRun, node_labels: Sequence[str] | None = None) -> None:
         """Fill `io` on `dag_run` (source inputs / sink outputs) and on its nodes
         (input / output JSON), only those in `node_labels` if given, in one
@@ -965,20 +983,6 @@ def _load_tree(
     if attach:
         attach_sub_dags(runs.values())
     return runs
-
-
-def _translate(e: exc.SQLAlchemyError) -> ProvenanceError:
-    """The library's error for a database failure (the caller chains `e`)."""
-    if isinstance(e, exc.DBAPIError) and (
-        e.connection_invalidated or isinstance(e, exc.OperationalError | exc.InterfaceError)
-    ):
-        return DatabaseUnavailableError(f"database unavailable: {_first_line(e)}")
-    return DatabaseError(f"database error: {_first_line(e)}")
-
-
-def _first_line(e: BaseException) -> str:
-    orig = getattr(e, "orig", None) or e
-    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
 
 
 class NullProvenance:

@@ -1,0 +1,119 @@
+"""Database failures as the library's own errors: the one place where an
+exception from SQLAlchemy, a driver or Alembic becomes a `ProvenanceError`.
+
+The repository, the migrations and maintenance all go through `translated()`
+(or the `translating` decorator on their public functions), so no caller ever
+sees a raw `sqlalchemy.exc.OperationalError`. The exception translated is
+chained as `__cause__`; for a database error it is SQLAlchemy's `DBAPIError`,
+whose own `__cause__` (and `.orig`) is the driver's exception.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
+
+from sqlalchemy import exc
+
+from dag_provenance.errors import (
+    DatabaseError,
+    DatabaseUnavailableError,
+    InvalidInputError,
+    PayloadTooLargeError,
+    ProvenanceError,
+    SchemaError,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# Driver error codes meaning "the statement was larger than the server accepts".
+_MYSQL_PACKET_TOO_LARGE = frozenset(
+    {1153, 1301}
+)  # ER_NET_PACKET_TOO_LARGE, ER_WARN_ALLOWED_PACKET_OVERFLOWED
+_SQLITE_TOO_BIG = "string or blob too big"
+
+
+def translate(e: BaseException) -> ProvenanceError:
+    """The library's error for `e` (the caller chains `e` as its cause)."""
+    if isinstance(e, exc.DBAPIError):
+        return _database_error(e)
+    if isinstance(e, exc.ArgumentError | exc.NoSuchModuleError):
+        return InvalidInputError(f"invalid database target: {first_line(e)}")
+    if _is_alembic_command_error(e):
+        return SchemaError(f"migration failed: {first_line(e)}")
+    return DatabaseError(f"database error: {first_line(e)}")
+
+
+def _database_error(e: exc.DBAPIError) -> ProvenanceError:
+    if too_large_message(e) is not None:
+        return PayloadTooLargeError(
+            f"the database refused a value as too large ({first_line(e)}); "
+            "nothing of this call was written"
+        )
+    if e.connection_invalidated or isinstance(e, exc.OperationalError | exc.InterfaceError):
+        return DatabaseUnavailableError(f"database unavailable: {first_line(e)}")
+    return DatabaseError(f"database error: {first_line(e)}")
+
+
+def too_large_message(e: exc.DBAPIError) -> str | None:
+    """The driver's message if `e` says a value or statement was too large."""
+    orig = e.orig
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int) and args[0] in _MYSQL_PACKET_TOO_LARGE:
+        return str(orig)
+    if _SQLITE_TOO_BIG in str(orig):
+        return str(orig)
+    return None
+
+
+def _is_alembic_command_error(e: BaseException) -> bool:
+    # Alembic is imported lazily: if it is not loaded, `e` cannot be its error.
+    alembic_exc = sys.modules.get("alembic.util.exc")
+    command_error = getattr(alembic_exc, "CommandError", None)
+    return command_error is not None and isinstance(e, command_error)
+
+
+def _translatable(e: BaseException) -> bool:
+    return isinstance(e, exc.SQLAlchemyError) or _is_alembic_command_error(e)
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Raise SQLAlchemy's, the drivers' and Alembic's errors in the block as
+    the library's, with the original chained as `__cause__`."""
+    try:
+        yield
+    except ProvenanceError:
+        raise
+    except Exception as e:
+        if not _translatable(e):
+            raise
+        raise translate(e) from e
+
+
+def translating(func: Callable[P, R]) -> Callable[P, R]:
+    """`func`, with the errors it raises translated as `translated()` does."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except ProvenanceError:
+            raise
+        except Exception as e:
+            if not _translatable(e):
+                raise
+            raise translate(e) from e
+
+    return wrapper
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of the driver's message (or of `e`'s), or its class name."""
+    orig = getattr(e, "orig", None) or e
+    text = str(orig).strip()
+    return text.splitlines()[0] if text else type(orig).__name__
