@@ -5,7 +5,8 @@ database is already at head (one SELECT on the version table), builds an
 empty database in one step (`create_all` + stamp, Alembic's "building an up
 to date database from scratch"), runs the migrations when the database is
 behind, and adopts SQLite files written by lythonic's own `DagProvenance`
-(no version table: the schema is recognised, stamped, then upgraded).
+(no version table: the schema is recognised, any of lythonic's tables the
+file lacks are created as lythonic would, then it is stamped and upgraded).
 
 Everything that changes the schema runs under the engine's own lock, so many
 processes starting at once on one database migrate it exactly once:
@@ -22,7 +23,7 @@ history.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy import Connection, Engine
+from sqlalchemy.dialects import mysql
 from sqlalchemy.exc import DBAPIError
 
 from dag_provenance.engine import WRITE_OPTION
@@ -58,31 +60,11 @@ MYSQL_LOCK_TIMEOUT_S = 300
 _LOCK_NAME = "dag_provenance_migrate:"
 
 _TABLES = ("dag_runs", "node_executions", "edge_traversals")
-_LYTHONIC_COLUMNS = {
-    "dag_runs": {
-        "run_id",
-        "dag_nsref",
-        "parent_run_id",
-        "status",
-        "started_at",
-        "finished_at",
-        "source_inputs_json",
-        "sink_outputs_json",
-    },
-    "node_executions": {
-        "run_id",
-        "node_label",
-        "status",
-        "is_source",
-        "is_sink",
-        "input_json",
-        "output_json",
-        "started_at",
-        "finished_at",
-        "error",
-    },
-    "edge_traversals": {"run_id", "upstream_label", "downstream_label", "traversed_at"},
-}
+_LYTHONIC_VERSIONS = {LYTHONIC_0_0_24_REVISION: "0.0.24", LYTHONIC_0_0_28_REVISION: "0.0.28"}
+#: What a reflected column must be an instance of to stand for lythonic's
+#: TEXT, REAL and INTEGER (SQLite stores by affinity, so TEXT or VARCHAR, REAL
+#: or DOUBLE hold the same values; the later revisions restate every type).
+_TYPE_FAMILIES: tuple[type[sa.types.TypeEngine[Any]], ...] = (sa.String, sa.Float, sa.Integer)
 
 _version = sa.table(VERSION_TABLE, sa.column("version_num", sa.String(32)))
 
@@ -175,11 +157,16 @@ def _read_version(conn: Connection) -> str | None:
 
 @dataclass(frozen=True)
 class _Found:
-    """What a database holds: a revision (None: nothing of ours) and how it was known."""
+    """What a database holds: a revision (None: nothing of ours) and how it was known.
+
+    `missing` names the lythonic tables an unversioned file lacks, which
+    adoption creates before stamping `revision`.
+    """
 
     revision: str | None
     description: str
     stamped: bool
+    missing: tuple[str, ...] = ()
 
 
 def _inspect_schema(conn: Connection) -> _Found:
@@ -190,28 +177,180 @@ def _inspect_schema(conn: Connection) -> _Found:
         revision = _read_version(conn)
         if revision is not None:
             return _Found(revision, f"revision {revision}", stamped=True)
-    ours = names.intersection(_TABLES)
-    if not ours:
+    present = [t for t in _TABLES if t in names]
+    if not present:
         return _Found(None, "an empty database (no provenance tables)", stamped=False)
-    if ours != set(_TABLES):
+    return _recognise_lythonic(inspector, conn.dialect, present)
+
+
+def _recognise_lythonic(inspector: sa.Inspector, dialect: sa.Dialect, present: list[str]) -> _Found:
+    """The revision lythonic's tables `present` are, or UnrecognizedSchemaError.
+
+    Any of the three may be missing: early lythonic wrote only dag_runs, and
+    lythonic itself creates what is missing on start. Only dag_runs tells
+    0.0.24 from 0.0.28 (by initiated_by); without it the file is read as
+    0.0.24, whose other two tables 0.0.28 left unchanged, so adoption creates
+    dag_runs as revision 0001 does and revision 0002 adds initiated_by.
+    """
+    initiated_by = "dag_runs" in present and "initiated_by" in {
+        c["name"] for c in inspector.get_columns("dag_runs")
+    }
+    revision = LYTHONIC_0_0_28_REVISION if initiated_by else LYTHONIC_0_0_24_REVISION
+    schema = _lythonic_schema(revision)
+    problems = {
+        name: found
+        for name in present
+        if (found := _mismatches(inspector, dialect, schema.tables[name]))
+    }
+    if problems:
         raise UnrecognizedSchemaError(
-            f"found only some provenance tables ({', '.join(sorted(ours))}) "
-            f"and no {VERSION_TABLE} table"
+            f"provenance tables without a {VERSION_TABLE} table that are not lythonic's "
+            "(0.0.24 or 0.0.28): "
+            + "; ".join(f"{name}: {', '.join(found)}" for name, found in problems.items())
         )
-    columns = {t: {c["name"]: c for c in inspector.get_columns(t)} for t in _TABLES}
-    names_by_table = {t: set(cols) for t, cols in columns.items()}
-    started_at = columns["dag_runs"].get("started_at")
-    epoch = started_at is not None and isinstance(started_at["type"], sa.Float)
-    others_match = all(names_by_table[t] == _LYTHONIC_COLUMNS[t] for t in _TABLES[1:])
-    run_columns = names_by_table["dag_runs"]
-    if epoch and others_match and run_columns == _LYTHONIC_COLUMNS["dag_runs"]:
-        return _Found(LYTHONIC_0_0_24_REVISION, "lythonic 0.0.24's schema", stamped=False)
-    if epoch and others_match and run_columns == _LYTHONIC_COLUMNS["dag_runs"] | {"initiated_by"}:
-        return _Found(LYTHONIC_0_0_28_REVISION, "lythonic 0.0.28's schema", stamped=False)
-    raise UnrecognizedSchemaError(
-        f"tables {', '.join(_TABLES)} exist without a {VERSION_TABLE} table, "
-        "and their columns match no known schema (lythonic 0.0.24 or 0.0.28)"
+    missing = tuple(t for t in _TABLES if t not in present)
+    described = f"lythonic {_LYTHONIC_VERSIONS[revision]}'s schema"
+    if missing:
+        described += f" without {', '.join(missing)}"
+    if "dag_runs" in missing:
+        described += " (no dag_runs to tell 0.0.24 from 0.0.28)"
+    return _Found(revision, described, stamped=False, missing=missing)
+
+
+def _mismatches(inspector: sa.Inspector, dialect: sa.Dialect, expected: sa.Table) -> list[str]:
+    """How the database's table named like `expected` differs from it (empty: it does not).
+
+    Columns are compared by name and type family, keys by their columns.
+    Nullability and defaults are not: lythonic's `run_id TEXT PRIMARY KEY`
+    is nullable on SQLite, and the later revisions restate both.
+    """
+    name = expected.name
+    columns = {c["name"]: c["type"] for c in inspector.get_columns(name)}
+    problems: list[str] = []
+    if absent := [c.name for c in expected.columns if c.name not in columns]:
+        problems.append(f"no column {', '.join(absent)}")
+    if extra := [c for c in columns if c not in expected.columns]:
+        problems.append(f"unexpected column {', '.join(extra)}")
+    for column in expected.columns:
+        found = columns.get(column.name)
+        if found is not None and not _same_family(found, column.type):
+            problems.append(
+                f"{column.name} is {_type_text(found, dialect)}, "
+                f"lythonic's is {_type_text(column.type, dialect)}"
+            )
+    primary_key = inspector.get_pk_constraint(name)["constrained_columns"]
+    if primary_key != [c.name for c in expected.primary_key]:
+        problems.append(
+            f"primary key ({', '.join(primary_key)}), "
+            f"lythonic's is ({', '.join(c.name for c in expected.primary_key)})"
+        )
+    foreign_keys = sorted(
+        _foreign_key_text(fk["constrained_columns"], fk["referred_table"], fk["referred_columns"])
+        for fk in inspector.get_foreign_keys(name)
     )
+    lythonic_keys = sorted(
+        _foreign_key_text(
+            fk.column_keys, fk.referred_table.name, [e.column.name for e in fk.elements]
+        )
+        for fk in expected.foreign_key_constraints
+    )
+    if foreign_keys != lythonic_keys:
+        problems.append(
+            f"foreign keys {', '.join(foreign_keys) or '(none)'}, "
+            f"lythonic's are {', '.join(lythonic_keys)}"
+        )
+    return problems
+
+
+def _same_family(found: sa.types.TypeEngine[Any], expected: sa.types.TypeEngine[Any]) -> bool:
+    return any(isinstance(found, f) and isinstance(expected, f) for f in _TYPE_FAMILIES)
+
+
+def _type_text(type_: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> str:
+    # A SQLite column declared without a type reflects as NullType, which has no DDL.
+    if isinstance(type_, sa.types.NullType):
+        return "untyped"
+    return str(type_.compile(dialect=dialect))
+
+
+def _foreign_key_text(
+    columns: Sequence[str], referred: str, referred_columns: Sequence[str]
+) -> str:
+    return f"({', '.join(columns)}) -> {referred}({', '.join(referred_columns)})"
+
+
+@functools.cache
+def _lythonic_schema(revision: str) -> sa.MetaData:
+    """lythonic's tables at `revision` (0001: lythonic 0.0.24, 0002: 0.0.28), as
+    revisions 0001 and 0002 build them.
+
+    A lythonic file is recognised against these, and adoption creates the
+    tables it lacks from them, exactly as those revisions would, so the later
+    revisions apply unchanged (a test compares the two). Like a revision they
+    are frozen: never derive them from tables.py.
+    """
+
+    def key() -> sa.types.TypeEngine[str]:
+        return sa.Text().with_variant(mysql.VARCHAR(200), "mysql", "mariadb")
+
+    def epoch() -> sa.types.TypeEngine[float]:
+        return sa.Double().with_variant(sa.REAL(), "sqlite")
+
+    metadata = sa.MetaData()
+    sa.Table(
+        "dag_runs",
+        metadata,
+        sa.Column("run_id", key(), nullable=False),
+        sa.Column("dag_nsref", sa.Text(), nullable=False),
+        sa.Column("parent_run_id", key(), nullable=True),
+        sa.Column("status", sa.Text(), nullable=False),
+        sa.Column("started_at", epoch(), nullable=False),
+        sa.Column("finished_at", epoch(), nullable=True),
+        sa.Column("source_inputs_json", sa.Text(), nullable=True),
+        sa.Column("sink_outputs_json", sa.Text(), nullable=True),
+        *(
+            [sa.Column("initiated_by", sa.Text(), nullable=True)]
+            if revision == LYTHONIC_0_0_28_REVISION
+            else []
+        ),
+        sa.PrimaryKeyConstraint("run_id", name="pk_dag_runs"),
+        sa.ForeignKeyConstraint(
+            ["parent_run_id"], ["dag_runs.run_id"], name="fk_dag_runs_parent_run_id_dag_runs"
+        ),
+    )
+    sa.Table(
+        "node_executions",
+        metadata,
+        sa.Column("run_id", key(), nullable=False),
+        sa.Column("node_label", key(), nullable=False),
+        sa.Column("status", sa.Text(), nullable=False),
+        sa.Column("is_source", sa.Integer(), server_default=sa.text("0"), nullable=True),
+        sa.Column("is_sink", sa.Integer(), server_default=sa.text("0"), nullable=True),
+        sa.Column("input_json", sa.Text(), nullable=True),
+        sa.Column("output_json", sa.Text(), nullable=True),
+        sa.Column("started_at", epoch(), nullable=True),
+        sa.Column("finished_at", epoch(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("run_id", "node_label", name="pk_node_executions"),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["dag_runs.run_id"], name="fk_node_executions_run_id_dag_runs"
+        ),
+    )
+    sa.Table(
+        "edge_traversals",
+        metadata,
+        sa.Column("run_id", key(), nullable=False),
+        sa.Column("upstream_label", key(), nullable=False),
+        sa.Column("downstream_label", key(), nullable=False),
+        sa.Column("traversed_at", epoch(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "run_id", "upstream_label", "downstream_label", name="pk_edge_traversals"
+        ),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["dag_runs.run_id"], name="fk_edge_traversals_run_id_dag_runs"
+        ),
+    )
+    return metadata
 
 
 def _check_not_too_new(found: _Found) -> None:
@@ -344,14 +483,71 @@ def _upgrade_locked(conn: Connection, revision: str, *, fast_create: bool) -> No
     found = _inspect_schema(conn)
     _check_not_too_new(found)
     target = head_revision() if revision in ("head", "heads") else revision
+    if found.revision is not None and not found.stamped:
+        _adopt_lythonic(conn, found.revision, found.missing)
     if found.revision == target:
         return
     if found.revision is None and fast_create and target == head_revision():
         _create_from_scratch(conn)
         return
-    if found.revision is not None and not found.stamped:
-        _stamp(conn, found.revision)
     _run_command(conn, "upgrade", revision)
+
+
+def _adopt_lythonic(conn: Connection, revision: str, missing: tuple[str, ...]) -> None:
+    """Make a recognised lythonic file exactly `revision`, then stamp it.
+
+    The tables it lacks are created as lythonic (and that revision) would.
+    Rows the later foreign keys cannot keep are refused, never dropped.
+    """
+    schema = _lythonic_schema(revision)
+    schema.create_all(conn, tables=[schema.tables[t] for t in missing], checkfirst=False)
+    _refuse_rows_without_their_run(conn, schema)
+    _stamp(conn, revision)
+
+
+#: Rows named in the error when a lythonic file holds rows without their run.
+_SHOWN_ROWS = 5
+
+
+def _refuse_rows_without_their_run(conn: Connection, schema: sa.MetaData) -> None:
+    """Raise SchemaError naming the rows whose run (or parent run) is not in dag_runs.
+
+    lythonic never switched SQLite's foreign keys on, and a file may lack
+    dag_runs altogether, so such rows exist. Revision 0004 ties every row to
+    its run with a foreign key that cascades deletes; keeping them would
+    mean inventing runs nobody recorded, and dropping them would lose data.
+    """
+    runs = schema.tables["dag_runs"].alias("runs")
+    problems: list[str] = []
+    for table in (schema.tables[t] for t in _TABLES):
+        for fk in table.foreign_keys:
+            column = fk.parent
+            orphan = sa.and_(column.is_not(None), ~sa.exists().where(runs.c.run_id == column))
+            count = conn.execute(
+                sa.select(sa.func.count()).select_from(table).where(orphan)
+            ).scalar_one()
+            if not count:
+                continue
+            key = list(table.primary_key.columns)
+            shown = conn.execute(
+                sa.select(*key).where(orphan).order_by(*key).limit(_SHOWN_ROWS)
+            ).all()
+            rows = ", ".join(
+                "(" + ", ".join(f"{c.name}={v!r}" for c, v in zip(key, row, strict=True)) + ")"
+                for row in shown
+            )
+            more = f" and {count - len(shown)} more" if count > len(shown) else ""
+            problems.append(
+                f"{count} {table.name} {'row' if count == 1 else 'rows'} whose {column.name} "
+                f"is not in dag_runs: {rows}{more}"
+            )
+    if problems:
+        raise SchemaError(
+            f"this lythonic file holds {'; '.join(problems)}. dag-provenance keeps every row, "
+            "and from revision 0004 these columns are foreign keys to dag_runs that cascade "
+            "deletes, so the rows cannot be kept without inventing runs nobody recorded: add "
+            "their runs to dag_runs or delete them, then open the file again. Nothing was changed"
+        )
 
 
 def ensure_schema(engine: Engine, *, migrate: bool = True) -> None:
@@ -420,7 +616,8 @@ class MigrationStatus(BaseModel):
     """Where a database stands against this code's migration history.
 
     For a lythonic-written database (no version table) `current_revision` is
-    the revision its schema is recognised as, which the next upgrade stamps.
+    the revision its schema is recognised as, which the next upgrade stamps
+    (after creating any of lythonic's tables the file lacks).
     """
 
     current_revision: str | None
