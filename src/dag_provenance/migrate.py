@@ -35,9 +35,11 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects import mysql
 from sqlalchemy.exc import DBAPIError
 
+from dag_provenance.dberrors import translating
 from dag_provenance.engine import WRITE_OPTION
 from dag_provenance.errors import (
     DatabaseError,
+    InvalidInputError,
     SchemaError,
     SchemaOutOfDateError,
     SchemaTooNewError,
@@ -113,6 +115,25 @@ def head_revision() -> str:
     return head
 
 
+def _known_revision(revision: object) -> str:
+    """`revision` if Alembic can resolve it (an id or its prefix, head, heads,
+    base, or a relative step such as -1), else `InvalidInputError`."""
+    from alembic.util import CommandError
+
+    if not isinstance(revision, str) or not revision.strip():
+        raise InvalidInputError(f"revision must be a non-empty str, got {revision!r}")
+    if revision in ("head", "heads", "base") or revision[0] in "+-":
+        return revision
+    try:
+        _script().get_revisions(revision)
+    except CommandError as e:
+        known = ", ".join(r for r, _, _ in history())
+        raise InvalidInputError(
+            f"unknown revision {revision!r}; known revisions: {known}, head, base"
+        ) from e
+    return revision
+
+
 def _is_known(revision: str) -> bool:
     from alembic.util import CommandError
 
@@ -122,6 +143,7 @@ def _is_known(revision: str) -> bool:
         return False
 
 
+@translating
 def history() -> list[tuple[str, str | None, str]]:
     """Every revision, oldest first, as (revision, down_revision, description)."""
     rows = []
@@ -136,6 +158,7 @@ def history() -> list[tuple[str, str | None, str]]:
 # --- what the database holds ----------------------------------------------------
 
 
+@translating
 def current_revision(conn_or_engine: Connection | Engine) -> str | None:
     """The revision in the version table, or None when there is none."""
     if isinstance(conn_or_engine, Engine):
@@ -550,6 +573,7 @@ def _refuse_rows_without_their_run(conn: Connection, schema: sa.MetaData) -> Non
         )
 
 
+@translating
 def ensure_schema(engine: Engine, *, migrate: bool = True) -> None:
     """Make sure the database holds the schema this code expects.
 
@@ -586,20 +610,26 @@ def _quick_revision(engine: Engine) -> str | None:
             return None
 
 
+@translating
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Run the migrations up to `revision`, adopting a lythonic-written database."""
+    revision = _known_revision(revision)
     with engine.connect() as conn, migration_transaction(conn):
         _upgrade_locked(conn, revision, fast_create=False)
 
 
+@translating
 def downgrade(engine: Engine, revision: str) -> None:
     """Run the downgrades down to `revision` ("base" removes every table)."""
+    revision = _known_revision(revision)
     with engine.connect() as conn, migration_transaction(conn):
         _run_command(conn, "downgrade", revision)
 
 
+@translating
 def stamp(engine: Engine, revision: str) -> None:
     """Record `revision` as current without running any migration."""
+    revision = _known_revision(revision)
     with engine.connect() as conn, migration_transaction(conn):
         _run_command(conn, "stamp", revision)
 
@@ -627,6 +657,7 @@ class MigrationStatus(BaseModel):
     is_too_new: bool
 
 
+@translating
 def migration_status(engine: Engine) -> MigrationStatus:
     """Report the current and head revisions and the migrations still to run."""
     with engine.connect() as conn:
