@@ -26,6 +26,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, delete, text, update
 from sqlalchemy.engine import make_url
 
+from dag_provenance.dberrors import translated, translating
 from dag_provenance.engine import make_engine, sqlite_file_url
 from dag_provenance.repository import DagProvenance
 from dag_provenance.tables import dag_runs, edge_traversals, node_executions
@@ -46,15 +47,16 @@ def scratch_database(server_url: str, prefix: str = "dp_") -> Iterator[str]:
         with tempfile.TemporaryDirectory(prefix=prefix) as folder:
             yield sqlite_file_url(Path(folder) / f"{name}.db").render_as_string(False)
         return
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with translated():
+        admin = create_engine(url, isolation_level="AUTOCOMMIT")
     quoted = admin.dialect.identifier_preparer.quote_identifier(name)
     try:
-        with admin.connect() as conn:
+        with translated(), admin.connect() as conn:
             conn.execute(text("CREATE DATABASE " + quoted))
         try:
             yield url.set(database=name).render_as_string(hide_password=False)
         finally:
-            with admin.connect() as conn:
+            with translated(), admin.connect() as conn:
                 if backend == "postgresql":
                     conn.execute(text("DROP DATABASE IF EXISTS " + quoted + " WITH (FORCE)"))
                 else:
@@ -63,6 +65,7 @@ def scratch_database(server_url: str, prefix: str = "dp_") -> Iterator[str]:
         admin.dispose()
 
 
+@translating
 def empty_store(engine: Engine) -> None:
     """Delete every run, node execution and edge traversal (children first)."""
     with engine.begin() as conn:
