@@ -1,9 +1,12 @@
 """`dag-provenance`: the console script. Thin: parses, calls the library, prints.
 
-The database is `--url`, else `$DAG_PROVENANCE_URL`, else `./dag_provenance.db`.
-Listings print rich tables and trees, or with `--json` machine-readable JSON
-only (progress bars and prompts go to stderr). An error prints one line on
-stderr and exits 1; `--debug` shows the traceback instead. The library, and
+The database is `--url` (given after the command, else before it), else
+`$DAG_PROVENANCE_URL`, else `./dag_provenance.db`. Wherever a command takes a
+run id it also takes a unique prefix of one (`lookup.py` states the rule).
+Listings print rich tables and trees fitted to the terminal's width (rich reads
+`$COLUMNS`, else the terminal's size, else assumes 80), or with `--json`
+machine-readable JSON only (progress bars and prompts go to stderr). An error
+prints one line on stderr and exits 1; `--debug` shows the traceback instead. The library, and
 with it SQLAlchemy and Pydantic, is imported by the commands, not at startup.
 """
 
@@ -21,12 +24,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, NoReturn, ParamSpec, TypeVar
 
 import typer
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
     from rich.text import Text
     from rich.tree import Tree
     from sqlalchemy import Engine
@@ -74,14 +78,27 @@ UrlOption = Annotated[
     str | None,
     typer.Option(
         "--url",
+        # Parentheses, not brackets: the help is rich markup, which eats [...].
         help=f"Database: a SQLAlchemy URL or a SQLite file path "
-        f"[default: ${URL_ENV}, else ./{DEFAULT_DATABASE}]",
+        f"(default: ${URL_ENV}, else ./{DEFAULT_DATABASE})",
         show_default=False,
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
+WideOption = Annotated[
+    bool,
+    typer.Option("--wide", help="Full run ids and every column, one line per run however wide."),
+]
+RunIdArgument = Annotated[str, typer.Argument(help="The run: its id or a unique prefix of it.")]
 
-_debug = {"on": False}
+
+class _Invocation:
+    """What the options before the command said, for this invocation."""
+
+    debug = False
+    url: str | None = None
+
+
 _secrets: set[str] = set()
 
 
@@ -92,8 +109,18 @@ class CliError(Exception):
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            help=f"Database for the command: a SQLAlchemy URL or a SQLite file path; "
+            f"a --url after the command wins (default: ${URL_ENV}, else ./{DEFAULT_DATABASE})",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    _debug["on"] = debug
+    _Invocation.debug = debug
+    _Invocation.url = url
     _secrets.clear()
 
 
@@ -111,7 +138,7 @@ def command(func: Callable[P, R]) -> Callable[P, R]:
         except (typer.Exit, typer.Abort, typer.BadParameter):
             raise
         except Exception as e:
-            if _debug["on"]:
+            if _Invocation.debug:
                 raise
             _fail(e)
 
@@ -138,7 +165,9 @@ def _fail(e: BaseException) -> NoReturn:
 
 
 def _target(url: str | None) -> str:
-    return url or os.environ.get(URL_ENV) or DEFAULT_DATABASE
+    """The database: the command's --url, else the one before the command, else
+    the environment's, else the default file."""
+    return url or _Invocation.url or os.environ.get(URL_ENV) or DEFAULT_DATABASE
 
 
 def _is_url(target: str) -> bool:
@@ -215,10 +244,12 @@ def engine(url: str | None, *, create: bool = False) -> Iterator[Engine]:
 # Output
 
 
-def out() -> Console:
+def out(width: int | None = None) -> Console:
+    """The console on stdout: `width` columns, else the terminal's (rich reads
+    `$COLUMNS`, else the size of the terminal on stdin/stdout/stderr, else 80)."""
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, width=width)
 
 
 def err() -> Console:
@@ -257,6 +288,58 @@ def progress_bars() -> Iterator[Callable[[str, int, int], None]]:
     finally:
         if bars:
             bars[0].stop()
+
+
+def _plain(value: str) -> Text:
+    from rich.text import Text
+
+    return Text(value)
+
+
+class Column(NamedTuple):
+    """A listing's column. Essential columns are always shown, and only a
+    column that `folds` is ever wrapped; the others make room for them,
+    rightmost first, on a narrow terminal."""
+
+    header: str
+    essential: bool = True
+    folds: bool = False
+
+
+def print_listing(columns: list[Column], rows: list[list[Text]], *, wide: bool = False) -> None:
+    """Print `rows` as a borderless table fitted to the terminal: optional
+    columns are dropped (rightmost first) until the rest fit whole; if even
+    the essential ones do not, the columns that fold give way first. With
+    `wide` every column is printed, one line per row, however wide it gets."""
+    console = out()
+    kept = list(range(len(columns)))
+    table = _listing_table(columns, rows, kept)
+    if wide:
+        out(width=max(console.width, _natural_width(console, table))).print(table)
+        return
+    optional = [i for i, column in enumerate(columns) if not column.essential]
+    while optional and _natural_width(console, table) > console.width:
+        kept.remove(optional.pop())
+        table = _listing_table(columns, rows, kept)
+    console.print(table)
+
+
+def _natural_width(console: Console, table: Table) -> int:
+    """The width `table` takes when nothing in it is cut or wrapped."""
+    from rich.measure import Measurement
+
+    return Measurement.get(console, console.options.update_width(10**6), table).maximum
+
+
+def _listing_table(columns: list[Column], rows: list[list[Text]], kept: list[int]) -> Table:
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold")
+    for i in kept:
+        table.add_column(columns[i].header, no_wrap=not columns[i].folds, overflow="fold")
+    for row in rows:
+        table.add_row(*(row[i] for i in kept))
+    return table
 
 
 def print_json(value: Any) -> None:
@@ -450,36 +533,59 @@ def runs_list(
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=0)] = 20,
     url: UrlOption = None,
+    wide: WideOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """List runs, newest first."""
-    from rich.table import Table
-
     started_after = parse_since(since) if since else None
     with store(url) as provenance:
         runs = provenance.get_recent_runs(
             limit, statuses=status or None, dag_nsref=dag, started_after=started_after
         )
+        ids = {} if as_json else _shown_ids(provenance, [r.run_id for r in runs], wide)
     if as_json:
         print_json([run_json(r) for r in runs])
         return
     if not runs:
         err().print("no runs")
         return
-    table = Table("RUN ID", "DAG", "STATUS", "STARTED (UTC)", "TOOK", "NODES", "INITIATED BY")
-    table.columns[0].no_wrap = True
-    table.columns[0].min_width = 36
-    for run in runs:
-        table.add_row(
-            run.run_id,
-            _esc(run.dag_nsref),
-            status_text(run.status),
-            when(run.started_at).removesuffix(" UTC"),
-            took(run.started_at, run.finished_at, run.status),
-            _node_counts(run),
-            _esc(run.initiated_by or ""),
-        )
-    out().print(table)
+    columns = [
+        *_RUN_COLUMNS,
+        Column("NODES", essential=False),
+        Column("INITIATED BY", essential=False),
+    ]
+    rows = [
+        [*_run_cells(run, ids), _node_counts(run), _plain(run.initiated_by or "")] for run in runs
+    ]
+    print_listing(columns, rows, wide=wide)
+
+
+_RUN_COLUMNS = [
+    Column("RUN ID"),
+    # An nsref can be long (sub-DAGs add to it): the one column that may wrap.
+    Column("DAG", folds=True),
+    Column("STATUS"),
+    Column("STARTED (UTC)"),
+    Column("TOOK"),
+]
+
+
+def _shown_ids(provenance: DagProvenance, run_ids: list[str], wide: bool) -> dict[str, str]:
+    """Each id as a listing shows it: whole with --wide, else its short id."""
+    from dag_provenance.lookup import short_run_ids
+
+    return {rid: rid for rid in run_ids} if wide else short_run_ids(provenance, run_ids)
+
+
+def _run_cells(run: DagRun, ids: dict[str, str]) -> list[Text]:
+    """The cells of `_RUN_COLUMNS` for a run."""
+    return [
+        _plain(ids[run.run_id]),
+        _plain(run.dag_nsref),
+        status_text(run.status),
+        _plain(when(run.started_at).removesuffix(" UTC")),
+        _plain(took(run.started_at, run.finished_at, run.status)),
+    ]
 
 
 def _node_counts(run: DagRun) -> Text:
@@ -509,12 +615,12 @@ def _get_run(provenance: DagProvenance, run_id: str) -> DagRun:
     return run
 
 
-def _require_run(provenance: DagProvenance, run_id: str) -> None:
-    """Refuse a run id the store does not hold (reads would just come back empty)."""
-    from dag_provenance.errors import RunNotFoundError
+def _resolve(provenance: DagProvenance, ref: str) -> str:
+    """The full id of the run `ref` names: its id or a unique prefix of it.
+    Refuses an unknown or ambiguous one (reads would just come back empty)."""
+    from dag_provenance.lookup import resolve_run_id
 
-    if provenance.get_run(run_id) is None:
-        raise RunNotFoundError(run_id)
+    return resolve_run_id(provenance, ref)
 
 
 def _load_io_tree(provenance: DagProvenance, run: DagRun) -> None:
@@ -589,14 +695,14 @@ def _node_text(node: NodeExecution) -> Text:
 @runs_app.command("show")
 @command
 def runs_show(
-    run_id: Annotated[str, typer.Argument(help="The run.")],
+    run_id: RunIdArgument,
     io: Annotated[bool, typer.Option("--io", help="Add inputs and outputs (shortened).")] = False,
     url: UrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show a run as a tree: nodes, timing, errors, edges and sub-DAG runs."""
     with store(url) as provenance:
-        run = _get_run(provenance, run_id)
+        run = _get_run(provenance, _resolve(provenance, run_id))
         if io:
             _load_io_tree(provenance, run)
     if as_json:
@@ -608,47 +714,41 @@ def runs_show(
 @runs_app.command("children")
 @command
 def runs_children(
-    run_id: Annotated[str, typer.Argument(help="The parent run.")],
+    run_id: Annotated[str, typer.Argument(help="The parent run: its id or a unique prefix of it.")],
     url: UrlOption = None,
+    wide: WideOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """List every descendant run of a run (sub-DAG runs, theirs, ...)."""
-    from rich.table import Table
-
     with store(url) as provenance:
-        _require_run(provenance, run_id)
+        run_id = _resolve(provenance, run_id)
         children = provenance.get_child_runs(run_id)
+        every_id = sorted({run_id, *(r.run_id for r in children)})
+        ids = {} if as_json else _shown_ids(provenance, every_id, wide)
     if as_json:
         print_json([run_json(r) for r in children])
         return
     if not children:
         err().print(f"run {_esc(run_id)} has no child runs")
         return
-    table = Table("RUN ID", "PARENT", "DAG", "STATUS", "STARTED", "TOOK")
-    table.columns[0].overflow = "fold"
-    table.columns[1].overflow = "fold"
+    columns = [_RUN_COLUMNS[0], Column("PARENT", essential=False), *_RUN_COLUMNS[1:]]
+    rows = []
     for run in children:
-        table.add_row(
-            run.run_id,
-            run.parent_run_id or "",
-            _esc(run.dag_nsref),
-            status_text(run.status),
-            when(run.started_at),
-            took(run.started_at, run.finished_at, run.status),
-        )
-    out().print(table)
+        run_cell, *rest = _run_cells(run, ids)
+        rows.append([run_cell, _plain(ids[run.parent_run_id or run_id]), *rest])
+    print_listing(columns, rows, wide=wide)
 
 
 @runs_app.command("pending")
 @command
 def runs_pending(
-    run_id: Annotated[str, typer.Argument(help="The run.")],
+    run_id: RunIdArgument,
     url: UrlOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List the run's nodes that are pending, running or failed (what a restart re-runs)."""
     with store(url) as provenance:
-        _require_run(provenance, run_id)
+        run_id = _resolve(provenance, run_id)
         labels = provenance.get_pending_nodes(run_id)
     if as_json:
         print_json(labels)
@@ -662,7 +762,7 @@ def runs_pending(
 @runs_app.command("watch")
 @command
 def runs_watch(
-    run_id: Annotated[str, typer.Argument(help="The run.")],
+    run_id: RunIdArgument,
     interval: Annotated[
         float, typer.Option("--interval", min=0.05, help="Seconds between refreshes.")
     ] = 1.0,
@@ -680,6 +780,7 @@ def runs_watch(
     from rich.text import Text
 
     with store(url) as provenance:
+        run_id = _resolve(provenance, run_id)
         run = _get_run(provenance, run_id)
         seen = run.latest_update()
         events: list[Text] = []
@@ -712,11 +813,11 @@ def runs_watch(
 @runs_app.command("graph")
 @command
 def runs_graph(
-    run_id: Annotated[str, typer.Argument(help="The run.")],
+    run_id: RunIdArgument,
     fmt: Annotated[
         str | None,
         typer.Option(
-            "--format", help="mermaid or dot [default: mermaid; dot with --out]", show_default=False
+            "--format", help="mermaid or dot (default: mermaid; dot with --out)", show_default=False
         ),
     ] = None,
     out_file: Annotated[
@@ -738,7 +839,7 @@ def runs_graph(
             raise CliError(f"--out must end in .svg or .png, not {out_file.name!r}")
         render_format = GRAPHVIZ_FORMATS[out_file.suffix.lower()]
     with store(url) as provenance:
-        run = _get_run(provenance, run_id)
+        run = _get_run(provenance, _resolve(provenance, run_id))
     source = to_dot(run) if chosen == "dot" else to_mermaid(run)
     if out_file is None:
         typer.echo(source, nl=False)
