@@ -4,6 +4,7 @@ A drop-in for `lythonic.compose.dag_provenance` on SQLAlchemy and Alembic.
 """
 
 from dag_provenance.errors import (
+    AmbiguousRunIdError,
     BatchThreadError,
     ConflictError,
     DatabaseError,
@@ -37,6 +38,7 @@ from dag_provenance.status import NodeStatus, RunStatus
 
 __all__ = [
     "SCHEDULER",
+    "AmbiguousRunIdError",
     "BatchThreadError",
     "ConflictError",
     "CopyResult",

@@ -4,6 +4,8 @@ exception behind it chained as `__cause__` (see `dberrors`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class ProvenanceError(Exception):
     """Base class of every error the library raises."""
@@ -31,6 +33,21 @@ class PayloadTooLargeError(InvalidInputError):
         super().__init__(message)
         self.size = size
         self.limit = limit
+
+
+class AmbiguousRunIdError(InvalidInputError):
+    """A run id prefix starts several run ids and is none of them exactly."""
+
+    def __init__(self, prefix: str, matches: Sequence[str], count: int) -> None:
+        listed = ", ".join(repr(m) for m in matches)
+        more = f" and {count - len(matches)} more" if count > len(matches) else ""
+        super().__init__(
+            f"run id {prefix!r} is ambiguous: {count} runs start with it "
+            f"({listed}{more}); give more of the id"
+        )
+        self.prefix = prefix
+        self.matches = list(matches)
+        self.count = count
 
 
 class NotFoundError(ProvenanceError, LookupError):

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select
 
 from dag_provenance import validate
 from dag_provenance.dberrors import translating
-from dag_provenance.errors import InvalidInputError, RunNotFoundError
+from dag_provenance.errors import AmbiguousRunIdError, InvalidInputError, RunNotFoundError
 from dag_provenance.tables import dag_runs
 
 if TYPE_CHECKING:
@@ -49,21 +49,6 @@ _LIKE_ESCAPE = "/"
 
 _R = dag_runs.c
 _EXACT = select(_R.run_id).where(_R.run_id == bindparam("ref"))
-
-
-class AmbiguousRunIdError(InvalidInputError):
-    """A run id prefix starts several run ids and is none of them exactly."""
-
-    def __init__(self, prefix: str, matches: Sequence[str], count: int) -> None:
-        listed = ", ".join(repr(m) for m in matches)
-        more = f" and {count - len(matches)} more" if count > len(matches) else ""
-        super().__init__(
-            f"run id {prefix!r} is ambiguous: {count} runs start with it "
-            f"({listed}{more}); give more of the id"
-        )
-        self.prefix = prefix
-        self.matches = list(matches)
-        self.count = count
 
 
 @translating
