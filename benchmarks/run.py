@@ -400,7 +400,7 @@ def phase_flat(cfg: Config, work: Path) -> Table:
 def _count_nodes(store: Any) -> int:
     from sqlalchemy import func, select
 
-    from dag_provenance.tables import node_executions
+    from dag_provenance.orm import node_executions
 
     with store.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(node_executions)).scalar_one())

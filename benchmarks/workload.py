@@ -329,7 +329,7 @@ def load_ours(engine: Engine, bundles: Iterable[Bundle]) -> int:
     """Bulk insert through SQLAlchemy Core into this package's tables, so
     every value goes through the same column types the repository writes
     with. Returns the number of runs written."""
-    from dag_provenance.tables import dag_runs, edge_traversals, node_executions
+    from dag_provenance.orm import dag_runs, edge_traversals, node_executions
 
     n = 0
     for chunk in _chunks(bundles):

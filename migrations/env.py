@@ -18,11 +18,9 @@ from typing import Any
 from alembic import context
 from sqlalchemy import Connection, Engine
 
-from dag_provenance.engine import is_url, make_engine, sqlite_file_url
-from dag_provenance.migrate import VERSION_TABLE, migration_transaction
-from dag_provenance.tables import Base
-
-URL_ENV = "DAG_PROVENANCE_URL"
+from dag_provenance.engine import URL_ENV, is_url, make_engine, sqlite_file_url
+from dag_provenance.migrate import migration_transaction
+from dag_provenance.orm import VERSION_TABLE, Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -21,6 +21,9 @@ from sqlalchemy.engine import URL, make_url
 
 from dag_provenance.errors import DatabaseUnavailableError, DriverNotInstalledError
 
+URL_ENV = "DAG_PROVENANCE_URL"
+"""The environment variable naming the database of the CLI and of `alembic`."""
+
 #: Execution option a unit of work sets to ask SQLite for BEGIN IMMEDIATE.
 WRITE_OPTION = "dag_provenance_write"
 

@@ -28,7 +28,7 @@ from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select
 from dag_provenance import validate
 from dag_provenance.dberrors import translating
 from dag_provenance.errors import AmbiguousRunIdError, InvalidInputError, RunNotFoundError
-from dag_provenance.tables import dag_runs
+from dag_provenance.orm import dag_runs
 
 if TYPE_CHECKING:
     from dag_provenance.repository import DagProvenance

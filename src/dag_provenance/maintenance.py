@@ -33,7 +33,7 @@ from sqlalchemy import (
     update,
 )
 
-from dag_provenance import payload_limits, tables, validate
+from dag_provenance import orm, payload_limits, validate
 from dag_provenance.dberrors import translating
 from dag_provenance.errors import (
     DatabaseError,
@@ -43,14 +43,12 @@ from dag_provenance.errors import (
     TargetNotEmptyError,
 )
 from dag_provenance.repository import DagProvenance
-from dag_provenance.status import RunStatus
+from dag_provenance.status import ACTIVE_STATUSES, FINISHED_STATUSES
 
-dag_runs = tables.dag_runs
-node_executions = tables.node_executions
-edge_traversals = tables.edge_traversals
+dag_runs = orm.dag_runs
+node_executions = orm.node_executions
+edge_traversals = orm.edge_traversals
 
-FINISHED_STATUSES = (RunStatus.COMPLETED.value, RunStatus.FAILED.value, RunStatus.CANCELLED.value)
-ACTIVE_STATUSES = (RunStatus.RUNNING.value, RunStatus.PAUSED.value)
 MAX_BATCH_SIZE = 10_000
 
 _R = dag_runs.c
@@ -109,7 +107,7 @@ def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
 
 def _prunable_statuses(statuses: Iterable[str] | None) -> list[str]:
     if statuses is None:
-        return list(FINISHED_STATUSES)
+        return [status.value for status in FINISHED_STATUSES]
     wanted = validate.run_statuses(statuses)
     active = sorted(set(wanted) & set(ACTIVE_STATUSES))
     if active:

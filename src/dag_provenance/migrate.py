@@ -45,12 +45,12 @@ from dag_provenance.errors import (
     SchemaTooNewError,
     UnrecognizedSchemaError,
 )
+from dag_provenance.orm import VERSION_TABLE as VERSION_TABLE  # re-exported: part of this API
 
 if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-VERSION_TABLE = "dag_provenance_version"
 UPGRADE_COMMAND = "`alembic upgrade head` (or `dag-provenance db upgrade`)"
 
 #: Revisions whose schema is exactly what lythonic's own DagProvenance writes.
@@ -482,7 +482,7 @@ def _server_lock(conn: Connection) -> Iterator[None]:
 
 def _create_from_scratch(conn: Connection) -> None:
     """Alembic's cookbook "building an up to date database from scratch"."""
-    from dag_provenance.tables import Base
+    from dag_provenance.orm import Base
 
     Base.metadata.create_all(conn)
     _stamp(conn, head_revision())

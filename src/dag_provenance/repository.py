@@ -45,7 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.sql.expression import BindParameter, ColumnElement, Executable
 
-from dag_provenance import payload_limits, validate
+from dag_provenance import payload_limits, rows, validate
 from dag_provenance.dberrors import translate, translated, translating
 from dag_provenance.engine import WRITE_OPTION, DbTarget, shared_engines
 from dag_provenance.errors import (
@@ -62,15 +62,10 @@ from dag_provenance.initiator import current_initiator
 from dag_provenance.migrate import ensure_schema
 from dag_provenance.models import (
     DagRun,
-    EdgeTraversal,
     IoPayload,
-    NodeExecution,
     attach_sub_dags,
-    trusted_model,
 )
-from dag_provenance.serialization import safe_json_dumps
-from dag_provenance.status import NodeStatus, RunStatus
-from dag_provenance.tables import (
+from dag_provenance.orm import (
     DAG_NSREF_MAX,
     INITIATOR_MAX,
     NODE_LABEL_MAX,
@@ -79,6 +74,8 @@ from dag_provenance.tables import (
     edge_traversals,
     node_executions,
 )
+from dag_provenance.serialization import safe_json_dumps
+from dag_provenance.status import NodeStatus, RunStatus
 
 if TYPE_CHECKING:
     from dag_provenance.maintenance import PruneResult
@@ -198,14 +195,6 @@ _GET_RUN = select(dag_runs).where(_R.run_id == bindparam("rid"))
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _record(row: Any) -> dict[str, Any]:
-    """A row as the original's plain dicts have it: timestamps as epoch seconds."""
-    return {
-        key: value.timestamp() if isinstance(value, datetime) else value
-        for key, value in row._mapping.items()
-    }
 
 
 @functools.cache
@@ -653,14 +642,14 @@ class DagProvenance:
         params = {"rid": validate.text("run_id", run_id)}
         with self._unit(write=False) as s:
             row = s.execute(_GET_RUN, params).first()
-        return None if row is None else _record(row)
+        return None if row is None else rows.record(row)
 
     @translating
     def get_node_executions(self, run_id: str) -> list[dict[str, Any]]:
         """Every node execution record of a run, in start order."""
         params = {"rid": validate.text("run_id", run_id)}
         with self._unit(write=False) as s:
-            return [_record(row) for row in s.execute(_GET_NODE_EXECUTIONS, params)]
+            return [rows.record(row) for row in s.execute(_GET_NODE_EXECUTIONS, params)]
 
     @translating
     def get_node_output(self, run_id: str, node_label: str) -> str | None:
@@ -684,7 +673,7 @@ class DagProvenance:
         """Every edge traversal of a run, in traversal order."""
         params = {"rid": validate.text("run_id", run_id)}
         with self._unit(write=False) as s:
-            return [_record(row) for row in s.execute(_GET_EDGE_TRAVERSALS, params)]
+            return [rows.record(row) for row in s.execute(_GET_EDGE_TRAVERSALS, params)]
 
     # Inspection (Pydantic models; payloads left to load_io)
 
@@ -791,8 +780,8 @@ class DagProvenance:
         else:
             stmt = _LOAD_IO_RUN
         with self._unit(write=False) as s:
-            rows = s.execute(stmt, params).all()
-        for label, input_json, output_json in rows:
+            payloads = s.execute(stmt, params).all()
+        for label, input_json, output_json in payloads:
             io = IoPayload(input_json=input_json, output_json=output_json)
             if label is None:
                 dag_run.io = io
@@ -862,8 +851,8 @@ def _per_tree_run(
     """
     run_id = columns[0]
     if not lateral:
-        rows = select(*columns).join(tree, run_id == tree.c.run_id).where(*conditions)
-        return rows.order_by(*(rows.selected_columns[name] for name in order_by))
+        selected = select(*columns).join(tree, run_id == tree.c.run_id).where(*conditions)
+        return selected.order_by(*(selected.selected_columns[name] for name in order_by))
     per_run = (
         select(*columns)
         .where(run_id == tree.c.run_id, *conditions)
@@ -919,69 +908,18 @@ def _recent_statements(
     return roots, _tree_statements(select(seed.c.run_id), lateral)
 
 
-# The fields lythonic's store passes when it builds these models: payloads
-# (`io`), edges and sub-DAG runs are filled in afterwards, as there.
-_RUN_FIELDS_SET = frozenset(DagRun.model_fields) - {"io"}
-_NODE_FIELDS_SET = frozenset(NodeExecution.model_fields) - {"edges", "sub_dags", "io"}
-
-
 def _load_tree(
     s: Connection, statements: _TreeStatements, params: dict[str, Any], attach: bool = True
 ) -> dict[str, DagRun]:
     """Every run of the tree, in start order and each built once, with its
     nodes and edges and its sub-DAG runs hung under their composite nodes.
     Three statements, whatever the tree's depth or breadth."""
-    runs: dict[str, DagRun] = {}
-    for run_id, nsref, parent, status, started, finished, initiator in s.execute(
-        statements.runs, params
-    ).all():
-        runs[run_id] = trusted_model(
-            DagRun,
-            {
-                "run_id": run_id,
-                "dag_nsref": nsref,
-                "parent_run_id": parent,
-                "status": status,
-                "started_at": started,
-                "finished_at": finished,
-                "initiated_by": initiator,
-                "nodes": {},
-                "io": None,
-            },
-            _RUN_FIELDS_SET,
-        )
-    if not runs:
-        return runs
-    for run_id, label, status, is_source, is_sink, started, finished, error in s.execute(
-        statements.nodes, params
-    ).all():
-        run = runs.get(run_id)
-        if run is not None:
-            run.nodes[label] = trusted_model(
-                NodeExecution,
-                {
-                    "node_label": label,
-                    "status": status,
-                    "is_source": bool(is_source),
-                    "is_sink": bool(is_sink),
-                    "started_at": started,
-                    "finished_at": finished,
-                    "error": error,
-                    "edges": [],
-                    "sub_dags": None,
-                    "io": None,
-                },
-                _NODE_FIELDS_SET,
-            )
-    for run_id, upstream, downstream, traversed in s.execute(statements.edges, params).all():
-        run = runs.get(run_id)
-        node = run.nodes.get(upstream) if run is not None else None
-        if node is not None:
-            # Validated construction: for this two-field model pydantic-core
-            # is faster than skipping validation.
-            node.edges.append(EdgeTraversal(downstream_label=downstream, traversed_at=traversed))
-    if attach:
-        attach_sub_dags(runs.values())
+    runs = rows.runs_from_rows(s.execute(statements.runs, params).all())
+    if runs:
+        rows.add_nodes(runs, s.execute(statements.nodes, params).all())
+        rows.add_edges(runs, s.execute(statements.edges, params).all())
+        if attach:
+            attach_sub_dags(runs.values())
     return runs
 
 

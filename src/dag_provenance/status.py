@@ -19,3 +19,10 @@ class NodeStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     SKIPPED = "skipped"
+
+
+FINISHED_STATUSES = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
+"""Statuses a run ends in: it has a finished_at and will not change again."""
+
+ACTIVE_STATUSES = (RunStatus.RUNNING, RunStatus.PAUSED)
+"""Statuses of a run that may still change (a paused run can be restarted)."""

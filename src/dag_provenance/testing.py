@@ -28,8 +28,8 @@ from sqlalchemy.engine import make_url
 
 from dag_provenance.dberrors import translated, translating
 from dag_provenance.engine import make_engine, sqlite_file_url
+from dag_provenance.orm import dag_runs, edge_traversals, node_executions
 from dag_provenance.repository import DagProvenance
-from dag_provenance.tables import dag_runs, edge_traversals, node_executions
 
 TEST_URL_ENV = "DAG_PROVENANCE_TEST_URL"
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from dag_provenance import DagProvenance
-from dag_provenance.tables import dag_runs, edge_traversals, node_executions
+from dag_provenance.orm import dag_runs, edge_traversals, node_executions
 
 T = TypeVar("T")
 TableDump = dict[str, list[tuple[Any, ...]]]

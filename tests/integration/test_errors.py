@@ -21,7 +21,7 @@ from dag_provenance import (
     ProvenanceError,
     RunNotFoundError,
 )
-from dag_provenance.tables import DAG_NSREF_MAX, INITIATOR_MAX, NODE_LABEL_MAX, RUN_ID_MAX
+from dag_provenance.orm import DAG_NSREF_MAX, INITIATOR_MAX, NODE_LABEL_MAX, RUN_ID_MAX
 
 from .conftest import Refused, check_each
 

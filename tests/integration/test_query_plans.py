@@ -16,7 +16,7 @@ from sqlalchemy import Engine, event, insert, literal, select, text
 
 from dag_provenance import DagProvenance
 from dag_provenance.engine import make_engine
-from dag_provenance.tables import dag_runs, edge_traversals, node_executions
+from dag_provenance.orm import dag_runs, edge_traversals, node_executions
 
 RUNS = 100_000
 TABLES = ("dag_runs", "node_executions", "edge_traversals")

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, exc, insert, text
 from sqlalchemy.pool import QueuePool
 
 from dag_provenance import DagProvenance, DagRun, NodeStatus, RunStatus
-from dag_provenance.tables import node_executions
+from dag_provenance.orm import node_executions
 
 from .conftest import CLOCK_START, Clock
 

@@ -12,7 +12,7 @@ from alembic.config import Config
 from sqlalchemy import Engine
 
 from dag_provenance.migrate import alembic_config as library_alembic_config
-from dag_provenance.tables import Base
+from dag_provenance.orm import Base
 
 SchemaOf = Callable[[Engine], dict[str, Any]]
 

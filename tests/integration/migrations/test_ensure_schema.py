@@ -22,7 +22,7 @@ from dag_provenance.errors import (
     SchemaTooNewError,
     UnrecognizedSchemaError,
 )
-from dag_provenance.tables import Base
+from dag_provenance.orm import Base
 
 # As Tables (tables.py's module-level names are typed as FromClause).
 dag_runs, node_executions, edge_traversals = (

@@ -26,7 +26,7 @@ from dag_provenance import DagProvenance, migrate
 from dag_provenance.cli import app
 from dag_provenance.engine import make_engine
 from dag_provenance.errors import SchemaError, SchemaOutOfDateError, UnrecognizedSchemaError
-from dag_provenance.tables import Base
+from dag_provenance.orm import Base
 
 KEYS = {
     "dag_runs": ("run_id",),

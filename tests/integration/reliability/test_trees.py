@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Table, event, insert, update
 
 from dag_provenance import DagProvenance, DagRun
-from dag_provenance.tables import Base
+from dag_provenance.orm import Base
 
 dag_runs: Table = Base.metadata.tables["dag_runs"]
 

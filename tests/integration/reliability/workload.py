@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select, text
 
 from dag_provenance import DagProvenance, DagRun
-from dag_provenance.tables import dag_runs, edge_traversals, node_executions
+from dag_provenance.orm import dag_runs, edge_traversals, node_executions
 
 # node -> the nodes it has edges to (a small diamond then a tail)
 EDGES: dict[str, list[str]] = {

@@ -1,0 +1,115 @@
+"""Turning rows into what the store returns: lythonic's plain dicts, and
+`DagRun` trees of Pydantic models.
+
+Pure functions over rows already read (tuples or SQLAlchemy `Row`s): the
+repository feeds them what its statements return, and `orm.to_dag_run` what a
+host application's Session loaded, so both build the same models the same
+way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from dag_provenance.models import (
+    DagRun,
+    EdgeTraversal,
+    NodeExecution,
+    attach_sub_dags,
+    trusted_model,
+)
+
+RunRow = tuple[str, str, str | None, str, datetime, datetime | None, str | None]
+"""(run_id, dag_nsref, parent_run_id, status, started_at, finished_at, initiated_by)"""
+
+NodeRow = tuple[str, str, str, bool, bool, datetime | None, datetime | None, str | None]
+"""(run_id, node_label, status, is_source, is_sink, started_at, finished_at, error)"""
+
+EdgeRow = tuple[str, str, str, datetime]
+"""(run_id, upstream_label, downstream_label, traversed_at)"""
+
+# The fields lythonic's store passes when it builds these models: payloads
+# (`io`), edges and sub-DAG runs are filled in afterwards, as there, so
+# `model_dump(exclude_unset=True)` gives the same keys.
+_RUN_FIELDS_SET = frozenset(DagRun.model_fields) - {"io"}
+_NODE_FIELDS_SET = frozenset(NodeExecution.model_fields) - {"edges", "sub_dags", "io"}
+
+
+def record(row: Any) -> dict[str, Any]:
+    """A row as the original's plain dicts have it: timestamps as epoch seconds."""
+    return {
+        key: value.timestamp() if isinstance(value, datetime) else value
+        for key, value in row._mapping.items()
+    }
+
+
+def runs_from_rows(rows: Iterable[Any]) -> dict[str, DagRun]:
+    """A `DagRun` (no nodes yet) per `RunRow`, by run id, in the rows' order."""
+    runs: dict[str, DagRun] = {}
+    for run_id, nsref, parent, status, started, finished, initiator in rows:
+        runs[run_id] = trusted_model(
+            DagRun,
+            {
+                "run_id": run_id,
+                "dag_nsref": nsref,
+                "parent_run_id": parent,
+                "status": status,
+                "started_at": started,
+                "finished_at": finished,
+                "initiated_by": initiator,
+                "nodes": {},
+                "io": None,
+            },
+            _RUN_FIELDS_SET,
+        )
+    return runs
+
+
+def add_nodes(runs: dict[str, DagRun], rows: Iterable[Any]) -> None:
+    """Put each `NodeRow`'s node into its run (rows of other runs are ignored)."""
+    for run_id, label, status, is_source, is_sink, started, finished, error in rows:
+        run = runs.get(run_id)
+        if run is not None:
+            run.nodes[label] = trusted_model(
+                NodeExecution,
+                {
+                    "node_label": label,
+                    "status": status,
+                    "is_source": bool(is_source),
+                    "is_sink": bool(is_sink),
+                    "started_at": started,
+                    "finished_at": finished,
+                    "error": error,
+                    "edges": [],
+                    "sub_dags": None,
+                    "io": None,
+                },
+                _NODE_FIELDS_SET,
+            )
+
+
+def add_edges(runs: dict[str, DagRun], rows: Iterable[Any]) -> None:
+    """Append each `EdgeRow`'s traversal to its upstream node, in the rows' order."""
+    for run_id, upstream, downstream, traversed in rows:
+        run = runs.get(run_id)
+        node = run.nodes.get(upstream) if run is not None else None
+        if node is not None:
+            # Validated construction: for this two-field model pydantic-core
+            # is faster than skipping validation.
+            node.edges.append(EdgeTraversal(downstream_label=downstream, traversed_at=traversed))
+
+
+def dag_run_from_rows(
+    root_id: str,
+    run_rows: Iterable[RunRow],
+    node_rows: Iterable[NodeRow],
+    edge_rows: Iterable[EdgeRow],
+) -> DagRun:
+    """The tree rooted at `root_id`, with sub-DAG runs under their composite nodes."""
+    runs = runs_from_rows(run_rows)
+    add_nodes(runs, node_rows)
+    add_edges(runs, edge_rows)
+    attach_sub_dags(runs.values())
+    return runs[root_id]
