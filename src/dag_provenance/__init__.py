@@ -32,7 +32,9 @@ from dag_provenance.initiator import SCHEDULER, initiated_by, run_initiator
 from dag_provenance.maintenance import CopyResult, PruneResult, copy_store, prune
 from dag_provenance.migrate import MigrationStatus, migration_status
 from dag_provenance.models import DagRun, EdgeTraversal, IoPayload, NodeExecution
-from dag_provenance.repository import DagProvenance, NullProvenance, RunCursor
+from dag_provenance.null import NullProvenance
+from dag_provenance.protocol import ProvenanceStore, RunCursor
+from dag_provenance.repository import DagProvenance
 from dag_provenance.serialization import json_default, safe_json_dumps
 from dag_provenance.status import NodeStatus, RunStatus
 
@@ -62,6 +64,7 @@ __all__ = [
     "NullProvenance",
     "PayloadTooLargeError",
     "ProvenanceError",
+    "ProvenanceStore",
     "PruneResult",
     "RunCursor",
     "RunNotFoundError",

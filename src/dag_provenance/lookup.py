@@ -61,7 +61,7 @@ def resolve_run_id(store: DagProvenance, ref: str) -> str:
     ref = validate.text("run_id", ref)
     dialect_name = store.engine.dialect.name
     # The store's own read unit: one snapshot, inside the caller's batch if any.
-    with store._unit(write=False) as s:
+    with store.unit_of_work.read() as s:
         if s.execute(_EXACT, {"ref": ref}).first() is not None:
             return ref
         if not ref:
@@ -92,7 +92,7 @@ def short_run_ids(
     dialect_name = store.engine.dialect.name
     sharing: dict[str, list[str]] = {}
     if heads:
-        with store._unit(write=False) as s:
+        with store.unit_of_work.read() as s:
             for head in heads:
                 stmt = _starting_with(dialect_name, _has_upper(head))
                 sharing[head] = list(s.execute(stmt, _prefix_params(head)).scalars())

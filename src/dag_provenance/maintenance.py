@@ -204,7 +204,7 @@ def prune(
     key = (_R.started_at, _R.run_id)
     cursor: tuple[datetime, str] | None = None
     while True:
-        with store._unit(write=not dry_run) as s:
+        with store.unit_of_work.read() if dry_run else store.unit_of_work.write() as s:
             page_stmt = select(*key).where(*roots).order_by(*key).limit(size)
             if cursor is not None:
                 page_stmt = page_stmt.where(_after(key, cursor))
@@ -382,7 +382,7 @@ def _same_database(source: DagProvenance, target: DagProvenance) -> bool:
 
 
 def _count_rows(store: DagProvenance, spec: _TableCopy) -> int:
-    with store._unit(write=False) as s:
+    with store.unit_of_work.read() as s:
         return int(s.execute(select(func.count()).select_from(spec.table)).scalar_one())
 
 
@@ -390,7 +390,7 @@ def _pages(store: DagProvenance, spec: _TableCopy, size: int) -> Iterator[list[d
     """The table's rows in key order, one short read transaction per page."""
     cursor: tuple[Any, ...] | None = None
     while True:
-        with store._unit(write=False) as s:
+        with store.unit_of_work.read() as s:
             rows = [spec.row(r) for r in s.execute(spec.page(cursor, size))]
         if not rows:
             return
@@ -412,7 +412,7 @@ def _check_target_table(
     not hold identically."""
     for page in _pages(target, spec, size):
         keys = [spec.key_of(row) for row in page]
-        with source._unit(write=False) as s:
+        with source.unit_of_work.read() as s:
             originals = _lookup(s, spec, keys)
         for key, row in zip(keys, page, strict=True):
             original = originals.get(key)
@@ -455,7 +455,7 @@ def _insert_missing(
 ) -> list[dict[str, Any]]:
     """Insert the page's rows the target lacks (runs without their parent);
     returns them. Refuses if the target holds a row differing from the source."""
-    with target._unit(write=True) as s:
+    with target.unit_of_work.write() as s:
         existing = _lookup(s, spec, keys)
         missing = []
         for key, row in zip(keys, page, strict=True):
@@ -491,7 +491,7 @@ def _link_parents(
     source: DagProvenance, target: DagProvenance, size: int, progress: CopyProgress | None
 ) -> None:
     """Set each copied run's parent_run_id, now that every run is in the target."""
-    with source._unit(write=False) as s:
+    with source.unit_of_work.read() as s:
         total = int(
             s.execute(
                 select(func.count()).select_from(dag_runs).where(_R.parent_run_id.is_not(None))
@@ -508,11 +508,11 @@ def _link_parents(
         )
         if cursor is not None:
             stmt = stmt.where(_R.run_id > cursor)
-        with source._unit(write=False) as s:
+        with source.unit_of_work.read() as s:
             links = [{"rid": r.run_id, "parent": r.parent_run_id} for r in s.execute(stmt)]
         if not links:
             return
-        with target._unit(write=True) as s:
+        with target.unit_of_work.write() as s:
             s.execute(_LINK_PARENT, links)
         cursor = links[-1]["rid"]
         done += len(links)
