@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from sqlalchemy import (
@@ -42,8 +42,10 @@ from dag_provenance.errors import (
     SameStoreError,
     TargetNotEmptyError,
 )
-from dag_provenance.repository import DagProvenance
 from dag_provenance.status import ACTIVE_STATUSES, FINISHED_STATUSES
+
+if TYPE_CHECKING:
+    from dag_provenance.repository import DagProvenance
 
 dag_runs = orm.dag_runs
 node_executions = orm.node_executions

@@ -7,13 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from dag_provenance.maintenance import PruneResult
 from dag_provenance.models import DagRun
 from dag_provenance.protocol import RunCursor
-
-if TYPE_CHECKING:
-    from dag_provenance.maintenance import PruneResult
 
 
 class NullProvenance:
@@ -83,8 +81,6 @@ class NullProvenance:
         statuses: Iterable[str] | None = None,
         dry_run: bool = False,
     ) -> PruneResult:
-        from dag_provenance.maintenance import PruneResult
-
         return PruneResult(dry_run=dry_run)
 
     def load_io(self, dag_run: DagRun, node_labels: Sequence[str] | None = None) -> None:

@@ -21,13 +21,13 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection, Engine, exc
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable
 
-from dag_provenance import rows, statements, validate
+from dag_provenance import maintenance, rows, statements, validate
 from dag_provenance.dberrors import translate, translated, translating
 from dag_provenance.engine import DbTarget, shared_engines
 from dag_provenance.errors import (
@@ -40,6 +40,7 @@ from dag_provenance.errors import (
     RunNotFoundError,
 )
 from dag_provenance.initiator import current_initiator
+from dag_provenance.maintenance import PruneResult
 from dag_provenance.migrate import ensure_schema
 from dag_provenance.models import DagRun, IoPayload, attach_sub_dags
 from dag_provenance.orm import DAG_NSREF_MAX, INITIATOR_MAX, NODE_LABEL_MAX, RUN_ID_MAX
@@ -47,9 +48,6 @@ from dag_provenance.protocol import RunCursor
 from dag_provenance.serialization import safe_json_dumps
 from dag_provenance.status import NodeStatus, RunStatus
 from dag_provenance.unit_of_work import CallerUnitOfWork, EngineUnitOfWork, UnitOfWork
-
-if TYPE_CHECKING:
-    from dag_provenance.maintenance import PruneResult
 
 
 def _now() -> datetime:
@@ -172,9 +170,7 @@ class DagProvenance:
         """Delete finished run trees started before `older_than` (each with its
         descendant runs, nodes and edges), in bounded batches; never a tree
         holding a running or paused run. Returns what was (or would be) deleted."""
-        from dag_provenance.maintenance import prune
-
-        return prune(self, older_than, statuses=statuses, dry_run=dry_run)
+        return maintenance.prune(self, older_than, statuses=statuses, dry_run=dry_run)
 
     # Writes
 
