@@ -7,7 +7,8 @@ their own `Session`.
 - Relationships: `DagRunRow.nodes`, `.edges`, `.parent`, `.children`;
   `NodeExecutionRow.run` and `EdgeTraversalRow.run`. Collections load with
   "selectin": walking the nodes, edges and children of any number of runs
-  costs one SELECT per collection per tree level, never one per row.
+  costs one SELECT per collection per tree level, never one per row (to
+  `EAGER_LOAD_DEPTH` levels of sub-DAG runs).
 - `to_dag_run(row)`: a loaded `DagRunRow` as the `DagRun` model the store
   returns, with its nodes, edges and sub-DAG runs.
 - `include_name`: a filter for a host application's Alembic environment, so
@@ -66,6 +67,12 @@ DAG_NSREF_MAX = 512
 INITIATOR_MAX = 255
 STATUS_MAX = 16
 
+EAGER_LOAD_DEPTH = 32
+"""Levels of sub-DAG runs whose nodes, edges and children load eagerly (one
+SELECT per collection per level) when a run is loaded. SQLAlchemy stops
+chaining eager loads at the first repeated class unless told how deep to go;
+deeper levels still load, lazily, one query per run."""
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_N_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -106,12 +113,14 @@ class DagRunRow(Base):
     nodes: Mapped[list[NodeExecutionRow]] = relationship(
         back_populates="run",
         lazy="selectin",
+        join_depth=EAGER_LOAD_DEPTH,
         viewonly=True,
         order_by="(NodeExecutionRow.started_at, NodeExecutionRow.node_label)",
     )
     edges: Mapped[list[EdgeTraversalRow]] = relationship(
         back_populates="run",
         lazy="selectin",
+        join_depth=EAGER_LOAD_DEPTH,
         viewonly=True,
         order_by=(
             "(EdgeTraversalRow.traversed_at, EdgeTraversalRow.upstream_label, "
@@ -124,6 +133,7 @@ class DagRunRow(Base):
     children: Mapped[list[DagRunRow]] = relationship(
         back_populates="parent",
         lazy="selectin",
+        join_depth=EAGER_LOAD_DEPTH,
         viewonly=True,
         order_by="(DagRunRow.started_at, DagRunRow.run_id)",
     )
