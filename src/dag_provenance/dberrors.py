@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from types import TracebackType
 from typing import ParamSpec, TypeVar
 
 from sqlalchemy import exc
@@ -81,18 +82,27 @@ def _translatable(e: BaseException) -> bool:
     return isinstance(e, exc.SQLAlchemyError) or _is_alembic_command_error(e)
 
 
-@contextmanager
-def translated() -> Iterator[None]:
+class _Translated:
+    """The context manager `translated()` returns (a class: it wraps every
+    public call, so it stays cheaper than a generator-based one)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:  # never swallows: re-raises translated, or lets `e` propagate
+        if isinstance(e, Exception) and not isinstance(e, ProvenanceError) and _translatable(e):
+            raise translate(e) from e
+
+
+_TRANSLATED = _Translated()
+
+
+def translated() -> AbstractContextManager[None]:
     """Raise SQLAlchemy's, the drivers' and Alembic's errors in the block as
     the library's, with the original chained as `__cause__`."""
-    try:
-        yield
-    except ProvenanceError:
-        raise
-    except Exception as e:
-        if not _translatable(e):
-            raise
-        raise translate(e) from e
+    return _TRANSLATED
 
 
 def translating(func: Callable[P, R]) -> Callable[P, R]:
@@ -100,14 +110,8 @@ def translating(func: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
+        with _TRANSLATED:
             return func(*args, **kwargs)
-        except ProvenanceError:
-            raise
-        except Exception as e:
-            if not _translatable(e):
-                raise
-            raise translate(e) from e
 
     return wrapper
 
