@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from dag_provenance.repository import DagProvenance
+from dag_provenance.status import NodeStatus, RunStatus
 
 DAG_NSREF = "demo/pipeline"
 INITIATOR = "dag-provenance demo"
@@ -79,7 +80,7 @@ def _run_sub_dag(store: DagProvenance, parent_run_id: str, key: str, record: Any
     _work(0.006)
     scored = _score(cleaned)
     store.complete_node_with_edges(run_id, "score", _dumps(scored), [])
-    store.finish_run(run_id, "completed", sink_outputs_json=_dumps({"score": scored}))
+    store.finish_run(run_id, RunStatus.COMPLETED, sink_outputs_json=_dumps({"score": scored}))
     return run_id, scored
 
 
@@ -91,7 +92,7 @@ def _publish(attempt: int) -> str:
 
 def _execute(
     store: DagProvenance, run_id: str, outputs: dict[str, Any], attempt: int
-) -> tuple[str, list[str]]:
+) -> tuple[RunStatus, list[str]]:
     """DagRunner._execute: nodes in topological order, skipping those in
     `outputs`; returns the final status and the sub-DAG run ids."""
     sub_runs: list[str] = []
@@ -122,12 +123,12 @@ def _execute(
                 result = _publish(attempt)
         except Exception:
             store.fail_node_and_finish_run(run_id, label, traceback.format_exc())
-            return "failed", sub_runs
+            return RunStatus.FAILED, sub_runs
         outputs[label] = result
         store.complete_node_with_edges(run_id, label, _dumps(result), _EDGES[label])
     sinks = {label: outputs[label] for label in sorted(_SINKS)}
-    store.finish_run(run_id, "completed", sink_outputs_json=_dumps(sinks))
-    return "completed", sub_runs
+    store.finish_run(run_id, RunStatus.COMPLETED, sink_outputs_json=_dumps(sinks))
+    return RunStatus.COMPLETED, sub_runs
 
 
 def record_demo(store: DagProvenance) -> DemoRuns:
@@ -142,7 +143,7 @@ def record_demo(store: DagProvenance) -> DemoRuns:
     old = {
         n["node_label"]: json.loads(n["output_json"])
         for n in store.get_node_executions(failed_id)
-        if n["status"] in ("completed", "skipped") and n["output_json"]
+        if n["status"] in (NodeStatus.COMPLETED, NodeStatus.SKIPPED) and n["output_json"]
     }
     replay_id = str(uuid.uuid4())
     store.create_run(replay_id, DAG_NSREF, inputs, initiator=INITIATOR)

@@ -1,9 +1,12 @@
-"""Short human-readable text for durations, errors and payloads, shared by
-the run pictures (`graph.py`) and the command line."""
+"""What the run pictures (`graph.py`) and the command line show alike: short
+human-readable text for durations, errors and payloads, and the order a run's
+nodes are shown in."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+
+from dag_provenance.models import NodeExecution
 
 
 def duration(started_at: datetime | None, finished_at: datetime | None) -> str:
@@ -43,3 +46,10 @@ def error_line(error: str | None, width: int = 80) -> str:
         return ""
     pick = lines[-1] if lines[0].startswith("Traceback (most recent call last)") else lines[0]
     return shorten(pick, width)
+
+
+def start_order(node: NodeExecution) -> tuple[bool, datetime, str]:
+    """Sort key: nodes in the order they started, then those that never did;
+    ties by label."""
+    started = node.started_at or datetime.max.replace(tzinfo=UTC)
+    return (node.started_at is None, started, node.node_label)

@@ -17,22 +17,23 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
-from dag_provenance.formatting import duration, error_line, shorten
+from dag_provenance.formatting import duration, error_line, shorten, start_order
 from dag_provenance.models import DagRun, NodeExecution
+from dag_provenance.status import NodeStatus, RunStatus
 
 NOT_STARTED = "not started"
 
-#: (fill, stroke) per run or node status.
+#: (fill, stroke) per run or node status. A run and a node status of the same
+#: name are equal (and hash alike), so one key serves both.
 STATUS_COLOURS: dict[str, tuple[str, str]] = {
-    "completed": ("#c8e6c9", "#2e7d32"),
-    "failed": ("#ffcdd2", "#c62828"),
-    "running": ("#bbdefb", "#1565c0"),
-    "pending": ("#eeeeee", "#757575"),
-    "skipped": ("#fff9c4", "#9e9d24"),
-    "paused": ("#ffe0b2", "#ef6c00"),
-    "cancelled": ("#e0e0e0", "#424242"),
+    RunStatus.COMPLETED: ("#c8e6c9", "#2e7d32"),
+    RunStatus.FAILED: ("#ffcdd2", "#c62828"),
+    RunStatus.RUNNING: ("#bbdefb", "#1565c0"),
+    NodeStatus.PENDING: ("#eeeeee", "#757575"),
+    NodeStatus.SKIPPED: ("#fff9c4", "#9e9d24"),
+    RunStatus.PAUSED: ("#ffe0b2", "#ef6c00"),
+    RunStatus.CANCELLED: ("#e0e0e0", "#424242"),
     NOT_STARTED: ("#ffffff", "#9e9e9e"),
 }
 _UNKNOWN_COLOURS = ("#f5f5f5", "#000000")
@@ -72,15 +73,9 @@ class _Run:
 def _node_lines(node: NodeExecution) -> list[str]:
     timing = duration(node.started_at, node.finished_at)
     lines = [node.node_label, f"{node.status} · {timing}" if timing else node.status]
-    if node.status == "failed" and node.error:
+    if node.status == NodeStatus.FAILED and node.error:
         lines.append(error_line(node.error, 60))
     return lines
-
-
-def _start_order(item: tuple[str, NodeExecution]) -> tuple[bool, datetime, str]:
-    label, node = item
-    started = node.started_at or datetime.max.replace(tzinfo=UTC)
-    return (node.started_at is None, started, label)
 
 
 def _layout(run: DagRun) -> _Run:
@@ -96,11 +91,13 @@ def _layout_run(run: DagRun, title_key: str, counter: Iterator[int]) -> _Run:
     )
     drawn = _Run(id=f"run{index}", title=title, status=run.status)
     ids: dict[str, str] = {}
-    nodes = sorted(run.nodes.items(), key=_start_order)
-    for label, node in nodes:
+    nodes = sorted(run.nodes.values(), key=start_order)
+    for node in nodes:
+        label = node.node_label
         ids[label] = f"r{index}n{len(ids)}"
         drawn.nodes.append(_Node(ids[label], label, node.status, _node_lines(node)))
-    for label, node in nodes:
+    for node in nodes:
+        label = node.node_label
         for edge in node.edges:
             target = edge.downstream_label
             if target not in ids:

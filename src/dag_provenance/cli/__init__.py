@@ -1,0 +1,14 @@
+"""`dag-provenance`: the console script. Thin: parses, calls the library, prints.
+
+- `app.py`: the typer apps, the options before the command, `main`
+- `database.py`: which database a command works on, and opening it
+- `errors.py`: how a command fails (one line on stderr, exit code 1)
+- `render.py`: what the commands print (listings, run trees, JSON)
+- `db.py`, `runs.py`, `demo.py`: the commands
+"""
+
+# Imported for their side effect: each registers its commands on `app`.
+from dag_provenance.cli import db, demo, runs  # noqa: F401
+from dag_provenance.cli.app import app, main
+
+__all__ = ["app", "main"]
