@@ -17,7 +17,12 @@ fail on child rows) and `PRAGMA foreign_key_check` runs before the commit.
 
 The version table is `dag_provenance_version`, not `alembic_version`, so the
 store can share a database with an application that has its own Alembic
-history.
+history. `upgrade`, `downgrade` and `stamp` take an Engine or a Connection
+(such as the one a host application's `env.py` opens); a Connection must be
+outside any transaction, because the migration commits one transaction of its
+own under the lock, and is left outside one. `current_revision` and
+`migration_status` read through either, inside the caller's transaction if
+there is one.
 """
 
 from __future__ import annotations
@@ -158,15 +163,42 @@ def history() -> list[tuple[str, str | None, str]]:
 # --- what the database holds ----------------------------------------------------
 
 
+def _checked_target(target: object) -> Connection | Engine:
+    if not isinstance(target, Connection | Engine):
+        raise InvalidInputError(
+            f"expected a SQLAlchemy Engine or Connection, got {type(target).__name__}"
+        )
+    return target
+
+
+@contextmanager
+def _reading(target: Connection | Engine) -> Iterator[Connection]:
+    """A connection to read the schema through.
+
+    A Connection in a transaction is read inside it and left in it; one
+    outside any is left outside (the transaction the reads began is rolled
+    back), so a later `upgrade` on it is not refused.
+    """
+    target = _checked_target(target)
+    if isinstance(target, Engine):
+        with target.connect() as conn:
+            yield conn
+        return
+    began_here = not target.in_transaction()
+    try:
+        yield target
+    finally:
+        if began_here and target.in_transaction():
+            target.rollback()
+
+
 @translating
 def current_revision(conn_or_engine: Connection | Engine) -> str | None:
     """The revision in the version table, or None when there is none."""
-    if isinstance(conn_or_engine, Engine):
-        with conn_or_engine.connect() as conn:
-            return current_revision(conn)
-    if not sa.inspect(conn_or_engine).has_table(VERSION_TABLE):
-        return None
-    return _read_version(conn_or_engine)
+    with _reading(conn_or_engine) as conn:
+        if not sa.inspect(conn).has_table(VERSION_TABLE):
+            return None
+        return _read_version(conn)
 
 
 def _read_version(conn: Connection) -> str | None:
@@ -406,7 +438,7 @@ def migration_transaction(conn: Connection) -> Iterator[Connection]:
     if conn.in_transaction():
         raise SchemaError("migration_transaction needs a connection outside any transaction")
     if conn.dialect.name == "sqlite":
-        with _sqlite_foreign_keys_off(conn), conn.execution_options(**{WRITE_OPTION: True}).begin():
+        with _sqlite_foreign_keys_off(conn), _sqlite_write_transaction(conn):
             yield conn
             _raise_on_foreign_key_violations(conn)
         return
@@ -414,25 +446,52 @@ def migration_transaction(conn: Connection) -> Iterator[Connection]:
         yield conn
 
 
-def _sqlite_pragma(conn: Connection, pragma: str) -> None:
+def _sqlite_pragma(conn: Connection, pragma: str) -> list[Any]:
     # On the DBAPI connection, so no SQLAlchemy transaction (and no BEGIN) starts:
     # PRAGMA foreign_keys is a no-op inside a transaction.
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(pragma)
+        return list(cursor.fetchall())
     finally:
         cursor.close()
 
 
 @contextmanager
 def _sqlite_foreign_keys_off(conn: Connection) -> Iterator[None]:
+    """Foreign keys off inside, then as they were: on for the library's engines,
+    and left off on a host's plain pysqlite connection, whose own batch
+    migrations may rely on that."""
+    were_on = bool(_sqlite_pragma(conn, "PRAGMA foreign_keys")[0][0])
     _sqlite_pragma(conn, "PRAGMA foreign_keys = OFF")
     try:
         yield
     finally:
         if conn.in_transaction():
             conn.rollback()
-        _sqlite_pragma(conn, "PRAGMA foreign_keys = ON")
+        if were_on:
+            _sqlite_pragma(conn, "PRAGMA foreign_keys = ON")
+
+
+@contextmanager
+def _sqlite_write_transaction(conn: Connection) -> Iterator[None]:
+    """One transaction that holds SQLite's write lock from its start.
+
+    An engine set up by `engine.configure_sqlite` sends BEGIN IMMEDIATE for
+    the write option. Any other pysqlite engine (a host application's) sends
+    no BEGIN before DDL, which would then commit statement by statement, so
+    BEGIN IMMEDIATE is sent here. The connection's options are restored after.
+    """
+    previous = conn.get_execution_options().get(WRITE_OPTION, False)
+    conn.execution_options(**{WRITE_OPTION: True})  # in place, on this Connection
+    try:
+        with conn.begin():
+            driver = conn.connection.driver_connection
+            if driver is not None and not driver.in_transaction:
+                driver.execute("BEGIN IMMEDIATE")
+            yield
+    finally:
+        conn.execution_options(**{WRITE_OPTION: previous})
 
 
 def _raise_on_foreign_key_violations(conn: Connection) -> None:
@@ -498,7 +557,28 @@ def _stamp(conn: Connection, revision: str) -> None:
 def _run_command(conn: Connection, name: str, *args: Any) -> None:
     from alembic import command
 
-    getattr(command, name)(alembic_config(conn), *args)
+    with _callers_alembic_kept():
+        getattr(command, name)(alembic_config(conn), *args)
+
+
+@contextmanager
+def _callers_alembic_kept() -> Iterator[None]:
+    """Put back the `alembic.context` and `alembic.op` of a caller's Alembic run.
+
+    Both are module-level proxies that an Alembic command installs and, on
+    the way out, removes rather than restores: an application's env.py that
+    calls `upgrade` would otherwise find `context.configure` gone.
+    """
+    import alembic.context
+    import alembic.op
+
+    callers = [getattr(module, "_proxy", None) for module in (alembic.context, alembic.op)]
+    try:
+        yield
+    finally:
+        for proxy in callers:
+            if proxy is not None:
+                proxy._install_proxy()
 
 
 def _upgrade_locked(conn: Connection, revision: str, *, fast_create: bool) -> None:
@@ -610,27 +690,67 @@ def _quick_revision(engine: Engine) -> str | None:
             return None
 
 
+@contextmanager
+def _migrating(target: Connection | Engine) -> Iterator[Connection]:
+    """`target` under the schema lock, in one transaction that is committed at the end.
+
+    An Engine lends a connection of its own. A Connection is used as given
+    and must be outside any transaction (else `InvalidInputError`, before any
+    SQL): the migration cannot be part of the caller's transaction, since it
+    takes and releases a session lock around its own, MariaDB commits at
+    every DDL statement, and SQLite's foreign keys, which must be off while
+    batch migrations rebuild tables, can only be switched between
+    transactions. It is left outside any transaction.
+    """
+    target = _checked_target(target)
+    if isinstance(target, Engine):
+        with target.connect() as conn, migration_transaction(conn):
+            yield conn
+        return
+    if target.in_transaction():
+        raise InvalidInputError(
+            "the Connection is in a transaction; dag-provenance migrations run in a "
+            "transaction of their own under the schema lock and commit it. Commit or "
+            "roll back first (in an Alembic env.py: migrate before "
+            "`context.begin_transaction()`), or pass the Engine"
+        )
+    with migration_transaction(target):
+        yield target
+
+
 @translating
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Run the migrations up to `revision`, adopting a lythonic-written database."""
+def upgrade(conn_or_engine: Connection | Engine, revision: str = "head") -> None:
+    """Run the migrations up to `revision`, adopting a lythonic-written database.
+
+    Through an Engine, or a Connection outside any transaction, which is
+    left outside any, the migration committed. A Connection in a transaction
+    is refused (`InvalidInputError`, before any SQL): the migration runs a
+    transaction of its own under the schema lock and cannot join the caller's.
+    """
     revision = _known_revision(revision)
-    with engine.connect() as conn, migration_transaction(conn):
+    with _migrating(conn_or_engine) as conn:
         _upgrade_locked(conn, revision, fast_create=False)
 
 
 @translating
-def downgrade(engine: Engine, revision: str) -> None:
-    """Run the downgrades down to `revision` ("base" removes every table)."""
+def downgrade(conn_or_engine: Connection | Engine, revision: str) -> None:
+    """Run the downgrades down to `revision` ("base" removes every table).
+
+    Through an Engine, or a Connection outside any transaction (as `upgrade`).
+    """
     revision = _known_revision(revision)
-    with engine.connect() as conn, migration_transaction(conn):
+    with _migrating(conn_or_engine) as conn:
         _run_command(conn, "downgrade", revision)
 
 
 @translating
-def stamp(engine: Engine, revision: str) -> None:
-    """Record `revision` as current without running any migration."""
+def stamp(conn_or_engine: Connection | Engine, revision: str) -> None:
+    """Record `revision` as current without running any migration.
+
+    Through an Engine, or a Connection outside any transaction (as `upgrade`).
+    """
     revision = _known_revision(revision)
-    with engine.connect() as conn, migration_transaction(conn):
+    with _migrating(conn_or_engine) as conn:
         _run_command(conn, "stamp", revision)
 
 
@@ -658,9 +778,13 @@ class MigrationStatus(BaseModel):
 
 
 @translating
-def migration_status(engine: Engine) -> MigrationStatus:
-    """Report the current and head revisions and the migrations still to run."""
-    with engine.connect() as conn:
+def migration_status(conn_or_engine: Connection | Engine) -> MigrationStatus:
+    """Report the current and head revisions and the migrations still to run.
+
+    A Connection is read inside its transaction if it is in one, and left
+    outside any if it is not.
+    """
+    with _reading(conn_or_engine) as conn:
         found = _inspect_schema(conn)
     head = head_revision()
     too_new = found.revision is not None and not _is_known(found.revision)

@@ -222,7 +222,12 @@ def include_name(name: str | None, type_: str, parent_names: object) -> bool:
     False for the provenance tables and their version table, so the host's
     autogenerate and `alembic check` neither drop nor alter them (their
     columns, indexes and constraints go with them). Everything else is
-    included. Chain it with a filter of your own if you have one."""
+    included. Chain it with a filter of your own if you have one.
+
+    It filters what is reflected from the database only: keep the provenance
+    tables out of the host's `target_metadata`, or autogenerate proposes
+    creating them. A host's foreign key therefore names the Column,
+    `ForeignKey(DagRunRow.run_id)`, which that MetaData can resolve."""
     return not (type_ == "table" and name in PROVENANCE_TABLES)
 
 
