@@ -36,6 +36,18 @@ _MYSQL_PACKET_TOO_LARGE = frozenset(
     {1153, 1301}
 )  # ER_NET_PACKET_TOO_LARGE, ER_WARN_ALLOWED_PACKET_OVERFLOWED
 _SQLITE_TOO_BIG = "string or blob too big"
+# SQLite's OperationalError messages that mean the file cannot be used now.
+_SQLITE_UNAVAILABLE = (
+    "locked",
+    "busy",
+    "unable to open",
+    "disk i/o",
+    "disk is full",
+    "readonly database",
+    "read-only",
+    "not a database",
+    "malformed",
+)
 
 
 def translate(e: BaseException) -> ProvenanceError:
@@ -55,9 +67,28 @@ def _database_error(e: exc.DBAPIError) -> ProvenanceError:
             f"the database refused a value as too large ({first_line(e)}); "
             "nothing of this call was written"
         )
-    if e.connection_invalidated or isinstance(e, exc.OperationalError | exc.InterfaceError):
+    if _unavailable(e):
         return DatabaseUnavailableError(f"database unavailable: {first_line(e)}")
     return DatabaseError(f"database error: {first_line(e)}")
+
+
+def _unavailable(e: exc.DBAPIError) -> bool:
+    """Whether `e` says the database could not be reached or used for now.
+
+    The server drivers raise OperationalError for lost or refused
+    connections, shutdowns, timeouts, lock waits and resource limits. SQLite's
+    driver raises it for those too (a locked or unopenable file, a full disk)
+    but also for mistakes in a statement or schema ("index ... already
+    exists", "no such table"), which are not an outage.
+    """
+    if e.connection_invalidated or isinstance(e, exc.InterfaceError):
+        return True
+    if not isinstance(e, exc.OperationalError):
+        return False
+    if e.orig is None or type(e.orig).__module__.split(".")[0] != "sqlite3":
+        return True
+    message = str(e.orig).lower()
+    return any(sign in message for sign in _SQLITE_UNAVAILABLE)
 
 
 def too_large_message(e: exc.DBAPIError) -> str | None:
