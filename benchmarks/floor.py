@@ -1,9 +1,19 @@
 """The raw-sqlite3 floor: the least a SQLite provenance store can cost.
 
-One persistent connection in WAL mode with synchronous=NORMAL, one commit per
-public call, the same API subset as the original lythonic store and the same
-write SQL (INSERT OR REPLACE, REAL epoch timestamps, the original's DDL) plus
-indexes on parent_run_id and started_at so reads are fair.
+One persistent connection in WAL mode with synchronous=NORMAL, the same API
+subset as the original lythonic store and the same write SQL (INSERT OR
+REPLACE, REAL epoch timestamps, the original's DDL) plus indexes on
+parent_run_id and started_at so reads are fair.
+
+Transactions: every public call is one. A write is `BEGIN IMMEDIATE` ...
+`COMMIT`; a read of several statements (the run trees, load_io) is a deferred
+`BEGIN` ... `COMMIT`, so its statements see one snapshot. A point lookup is a
+single SELECT and runs in autocommit mode: SQLite gives one statement an
+implicit read transaction of its own, the same one-snapshot guarantee, and an
+explicit BEGIN/COMMIT around it would add two statements and change nothing.
+Point lookups return what ours returns: the original's dicts (epoch-second
+timestamps), in ours' order (nodes by start, then label; edges by traversal,
+then labels).
 
 Reads load a run tree the way a careful hand-written store would: the roots,
 then one recursive CTE (UNION, so each run once) joined to the runs, nodes
@@ -32,9 +42,20 @@ from lythonic.compose.dag_provenance import (
     _EDGE_TRAVERSALS_DDL,
     _NODE_EXECUTIONS_DDL,
     DagRun,
-    EdgeTraversal,
     IoPayload,
-    NodeExecution,
+)
+
+from benchmarks.floor_rows import (
+    EDGE_COLUMNS,
+    NODE_COLUMNS,
+    RUN_COLUMNS,
+    add_edges,
+    add_nodes,
+    attach_sub_dags,
+    edge_record,
+    node_record,
+    run_model,
+    run_record,
 )
 
 FLOOR_INDEXES = (
@@ -51,12 +72,28 @@ _TREE = (
 )
 
 
+_GET_RUN = f"SELECT {', '.join(RUN_COLUMNS)} FROM dag_runs WHERE run_id = ?"
+_GET_NODE_EXECUTIONS = (
+    f"SELECT {', '.join(NODE_COLUMNS)} FROM node_executions WHERE run_id = ? "
+    "ORDER BY started_at, node_label"
+)
+_GET_NODE_OUTPUT = (
+    "SELECT output_json FROM node_executions "
+    "WHERE run_id = ? AND node_label = ? AND status IN ('completed', 'skipped')"
+)
+_GET_PENDING_NODES = (
+    "SELECT node_label FROM node_executions "
+    "WHERE run_id = ? AND status IN ('pending', 'running', 'failed') "
+    "ORDER BY started_at, node_label"
+)
+_GET_EDGE_TRAVERSALS = (
+    f"SELECT {', '.join(EDGE_COLUMNS)} FROM edge_traversals WHERE run_id = ? "
+    "ORDER BY traversed_at, upstream_label, downstream_label"
+)
+
+
 def _ts(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, tz=UTC)
-
-
-def _ts_or_none(epoch: float | None) -> datetime | None:
-    return None if epoch is None else _ts(epoch)
 
 
 class RawSqliteStore:
@@ -176,6 +213,29 @@ class RawSqliteStore:
                 ("failed", now, None, run_id),
             )
 
+    # Point lookups: one SELECT each, in autocommit (see the module docstring)
+
+    def _select(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        rows = self._select(_GET_RUN, (run_id,))
+        return run_record(rows[0], float) if rows else None
+
+    def get_node_executions(self, run_id: str) -> list[dict[str, Any]]:
+        return [node_record(r, float) for r in self._select(_GET_NODE_EXECUTIONS, (run_id,))]
+
+    def get_node_output(self, run_id: str, node_label: str) -> str | None:
+        rows = self._select(_GET_NODE_OUTPUT, (run_id, node_label))
+        return rows[0][0] if rows else None
+
+    def get_pending_nodes(self, run_id: str) -> list[str]:
+        return [r[0] for r in self._select(_GET_PENDING_NODES, (run_id,))]
+
+    def get_edge_traversals(self, run_id: str) -> list[dict[str, Any]]:
+        return [edge_record(r, float) for r in self._select(_GET_EDGE_TRAVERSALS, (run_id,))]
+
     # Inspection
 
     def inspect_run(self, run_id: str) -> DagRun | None:
@@ -200,9 +260,9 @@ class RawSqliteStore:
                 "ORDER BY r.started_at",
                 (parent_run_id,),
             ).fetchall()
-            runs = {r[0]: _run(r) for r in rows}
+            runs = {r[0]: run_model(r, _ts) for r in rows}
             _attach_nodes_and_edges(c, tree, (parent_run_id,), runs)
-        _attach_sub_dags(runs)
+        attach_sub_dags(runs)
         return list(runs.values())
 
     def _load_trees(self, where: str, params: tuple[Any, ...]) -> list[DagRun]:
@@ -210,7 +270,7 @@ class RawSqliteStore:
             root_rows = c.execute(f"SELECT {_RUN_COLS} FROM dag_runs r {where}", params).fetchall()
             if not root_rows:
                 return []
-            roots = [_run(r) for r in root_rows]
+            roots = [run_model(r, _ts) for r in root_rows]
             runs = {r.run_id: r for r in roots}
             # The roots are at most `limit` ids: a bounded IN-list.
             ids = tuple(runs)
@@ -222,9 +282,9 @@ class RawSqliteStore:
                 ids,
             ):
                 if r[0] not in runs:
-                    runs[r[0]] = _run(r)
+                    runs[r[0]] = run_model(r, _ts)
             _attach_nodes_and_edges(c, tree, ids, runs)
-        _attach_sub_dags(runs)
+        attach_sub_dags(runs)
         return roots
 
     def load_io(self, dag_run: DagRun, node_labels: Sequence[str] | None = None) -> None:
@@ -248,65 +308,25 @@ class RawSqliteStore:
                         node.io = IoPayload.model_construct(input_json=inp, output_json=out)
 
 
-def _run(r: tuple[Any, ...]) -> DagRun:
-    return DagRun.model_construct(
-        run_id=r[0],
-        dag_nsref=r[1],
-        parent_run_id=r[2],
-        status=r[3],
-        started_at=_ts(r[4]),
-        finished_at=_ts_or_none(r[5]),
-        initiated_by=r[6],
-        nodes={},
-        io=None,
-    )
-
-
 def _attach_nodes_and_edges(
     c: sqlite3.Cursor, tree: str, params: tuple[Any, ...], runs: dict[str, DagRun]
 ) -> None:
-    for r in c.execute(
-        tree + "SELECT n.run_id, n.node_label, n.status, n.is_source, n.is_sink, "
-        "n.started_at, n.finished_at, n.error "
-        "FROM node_executions n JOIN tree t ON n.run_id = t.run_id",
-        params,
-    ):
-        run = runs.get(r[0])
-        if run is not None:
-            run.nodes[r[1]] = NodeExecution.model_construct(
-                node_label=r[1],
-                status=r[2],
-                is_source=bool(r[3]),
-                is_sink=bool(r[4]),
-                started_at=_ts_or_none(r[5]),
-                finished_at=_ts_or_none(r[6]),
-                error=r[7],
-                edges=[],
-                sub_dags=None,
-                io=None,
-            )
-    for r in c.execute(
-        tree + "SELECT e.run_id, e.upstream_label, e.downstream_label, e.traversed_at "
-        "FROM edge_traversals e JOIN tree t ON e.run_id = t.run_id ORDER BY e.traversed_at",
-        params,
-    ):
-        run = runs.get(r[0])
-        node = run.nodes.get(r[1]) if run is not None else None
-        if node is not None:
-            node.edges.append(
-                EdgeTraversal.model_construct(downstream_label=r[2], traversed_at=_ts(r[3]))
-            )
-
-
-def _attach_sub_dags(runs: dict[str, DagRun]) -> None:
-    for child in runs.values():
-        parent = runs.get(child.parent_run_id or "")
-        if parent is None or not child.dag_nsref.startswith(parent.dag_nsref + "/"):
-            continue
-        key = child.dag_nsref[len(parent.dag_nsref) + 1 :]
-        bracket = key.find("[")
-        node = parent.nodes.get(key[:bracket] if bracket >= 0 else key)
-        if node is not None:
-            if node.sub_dags is None:
-                node.sub_dags = {}
-            node.sub_dags[key] = child
+    add_nodes(
+        runs,
+        c.execute(
+            tree + "SELECT n.run_id, n.node_label, n.status, n.is_source, n.is_sink, "
+            "n.started_at, n.finished_at, n.error "
+            "FROM node_executions n JOIN tree t ON n.run_id = t.run_id",
+            params,
+        ),
+        _ts,
+    )
+    add_edges(
+        runs,
+        c.execute(
+            tree + "SELECT e.run_id, e.upstream_label, e.downstream_label, e.traversed_at "
+            "FROM edge_traversals e JOIN tree t ON e.run_id = t.run_id ORDER BY e.traversed_at",
+            params,
+        ),
+        _ts,
+    )

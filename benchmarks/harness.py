@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -88,6 +88,40 @@ def interleaved(samplers: dict[str, Callable[[], Sample]], reps: int) -> dict[st
 
 def median_rate(samples: list[Sample]) -> float:
     return statistics.median(s.rate for s in samples)
+
+
+def repeat(fn: Callable[[], object]) -> Callable[[], int]:
+    """`fn` as a step of `time_calls`: one public call per step."""
+
+    def step() -> int:
+        fn()
+        return 1
+
+    return step
+
+
+def warm_sampler(call: Callable[[], object], seconds: float) -> Callable[[], Sample]:
+    """A sampler timing `call` for `seconds`, after one untimed call to warm it up."""
+    step = repeat(call)
+    step()
+    return lambda: time_calls(step, seconds)
+
+
+def interleaved_rates(
+    calls: Mapping[str, Callable[[], object]], seconds: float, reps: int
+) -> dict[str, float | None]:
+    """Median calls/s of each contender's call, its samples interleaved with the others'."""
+    samplers = {name: warm_sampler(call, seconds) for name, call in calls.items()}
+    return {name: median_rate(v) for name, v in interleaved(samplers, reps).items()}
+
+
+def mix_rate(rates: Iterable[float | None]) -> float | None:
+    """Calls/s of a mix making each of these calls once: the mean time per
+    call, inverted (the harmonic mean of the rates). None if any is unknown."""
+    known = list(rates)
+    if not known or any(not r for r in known):
+        return None
+    return len(known) / sum(1 / r for r in known if r)
 
 
 # Formatting

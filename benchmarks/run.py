@@ -1,8 +1,8 @@
-"""Benchmark dag-provenance against the original lythonic store and a raw-sqlite3 floor.
+"""Benchmark dag-provenance against the original lythonic store and raw-driver floors.
 
     python -m benchmarks.run            # full run on SQLite (~10 minutes)
-    python -m benchmarks.run --quick    # smoke run (<1 minute)
-    python -m benchmarks.run --postgres URL --mysql URL   # also ours on the servers
+    python -m benchmarks.run --quick    # smoke run (about a minute)
+    python -m benchmarks.run --postgres URL --mysql URL   # also ours vs floors on the servers
 
 See benchmarks/README.md for what each phase measures.
 """
@@ -18,7 +18,6 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: python benchmarks/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.config import FULL, QUICK, Config
 from benchmarks.floor import RawSqliteStore
 from benchmarks.harness import (
     Sample,
@@ -36,12 +36,22 @@ from benchmarks.harness import (
     machine_lines,
     median_rate,
     progress,
+    repeat,
     time_calls,
     time_threads,
+    warm_sampler,
 )
+from benchmarks.paths import (
+    LOOKUP_MEAN_NOTE,
+    differences,
+    lookup_answers,
+    time_lookups,
+    time_reads,
+    tree_answers,
+)
+from benchmarks.servers import phase_servers
 from benchmarks.workload import (
     INSPECT_RUN,
-    SUBTREE_ROOT,
     Bundle,
     load_original_schema,
     load_ours,
@@ -51,42 +61,9 @@ from benchmarks.workload import (
 )
 
 KINDS = ("ours", "original", "floor")
-PHASES = ("writes", "concurrent", "reads", "trees", "flat", "open")
+PHASES = ("writes", "concurrent", "reads", "lookups", "trees", "flat", "open")
+READ_STORE_PHASES = ("reads", "lookups")  # they share the stores of `ReadStores`
 WRITER_THREADS = 4
-
-
-@dataclass(frozen=True)
-class Config:
-    reps: int
-    sample_s: float
-    read_sizes: tuple[int, ...]
-    tree_sizes: tuple[int, ...]
-    flat_sizes: tuple[int, int]
-    flat_nodes_per_run: int
-    original_tree_limit: int  # larger trees: the original runs in a subprocess
-    original_timeout_s: float
-
-
-FULL = Config(
-    reps=5,
-    sample_s=0.3,
-    read_sizes=(1_000, 50_000),
-    tree_sizes=(1_000, 10_000, 100_000),
-    flat_sizes=(1_000, 100_000),
-    flat_nodes_per_run=11,
-    original_tree_limit=10_000,
-    original_timeout_s=60,
-)
-QUICK = Config(
-    reps=3,
-    sample_s=0.08,
-    read_sizes=(1_000, 5_000),
-    tree_sizes=(1_000, 10_000),
-    flat_sizes=(1_000, 10_000),
-    flat_nodes_per_run=11,
-    original_tree_limit=1_000,
-    original_timeout_s=20,
-)
 
 
 # The three stores
@@ -131,14 +108,6 @@ def compare_row(label: str, rates: dict[str, float | None]) -> list[str]:
         fmt_ratio(rates.get("ours"), rates.get("original")),
         fmt_ratio(rates.get("ours"), rates.get("floor")),
     ]
-
-
-def _repeat(fn: Callable[[], object]) -> Callable[[], int]:
-    def step() -> int:
-        fn()
-        return 1
-
-    return step
 
 
 # Phases
@@ -192,93 +161,67 @@ def phase_writes(cfg: Config, work: Path, concurrent: bool) -> Table:
     return table
 
 
-READ_PATHS: list[tuple[str, Callable[[Any, Any], object]]] = [
-    ("inspect_run (20-node run)", lambda st, run: st.inspect_run(INSPECT_RUN)),
-    ("get_recent_runs(limit=20)", lambda st, run: st.get_recent_runs(limit=20)),
-    ("get_active_runs()", lambda st, run: st.get_active_runs()),
-    ("get_child_runs (30-run subtree)", lambda st, run: st.get_child_runs(SUBTREE_ROOT)),
-    ("load_io (20-node run)", lambda st, run: st.load_io(run)),
-]
+class ReadStores:
+    """The read phases' stores: per size, one of each kind holding the same runs
+    (`store_runs`), built on first use and shared by the reads and lookups
+    phases, so the large ones are written once."""
+
+    def __init__(self, work: Path) -> None:
+        self._work = work
+        self._by_size: dict[int, dict[str, Any]] = {}
+
+    def of_size(self, size: int) -> dict[str, Any]:
+        if size not in self._by_size:
+            progress(f"reads: building {size:,}-run stores")
+            stores = self._by_size[size] = {}
+            for kind in KINDS:
+                t = time.perf_counter()
+                path = self._work / f"reads{size}-{kind}.db"
+                stores[kind] = build_store(kind, path, store_runs(size))
+                progress(f"  {kind}: {time.perf_counter() - t:.1f} s")
+        return self._by_size[size]
+
+    def close(self) -> None:
+        for stores in self._by_size.values():
+            for store in stores.values():
+                close_store(store)
+        self._by_size.clear()
 
 
-def _fingerprint(run: Any) -> tuple[Any, ...]:
-    """What a user sees of a DagRun, minus float rounding in timestamps."""
-    nodes = tuple(
-        (
-            label,
-            n.status,
-            n.is_source,
-            n.is_sink,
-            n.error,
-            tuple(e.downstream_label for e in n.edges),
-            tuple(sorted((key, _fingerprint(sub)) for key, sub in (n.sub_dags or {}).items())),
-            None if n.io is None else (n.io.input_json, n.io.output_json),
-        )
-        for label, n in sorted(run.nodes.items())
-    )
-    io = None if run.io is None else (run.io.input_json, run.io.output_json)
-    started = round(run.started_at.timestamp(), 3)
-    return (run.run_id, run.dag_nsref, run.parent_run_id, run.status, started, nodes, io)
+def _compare_rows(size: int, rows: list[tuple[str, dict[str, float | None]]]) -> list[list[str]]:
+    return [compare_row(f"{size:,} runs: {label}", rates) for label, rates in rows]
 
 
-def check_same_answers(stores: dict[str, Any]) -> list[str]:
-    """Every store must give the same answers, or the comparison is unfair."""
-    answers: dict[str, list[Any]] = {}
-    for kind, store in stores.items():
-        run = store.inspect_run(INSPECT_RUN)
-        store.load_io(run)
-        answers[kind] = [
-            _fingerprint(run),
-            [_fingerprint(r) for r in store.get_recent_runs(limit=20)],
-            [_fingerprint(r) for r in store.get_active_runs()],
-            [_fingerprint(r) for r in store.get_child_runs(SUBTREE_ROOT)],
-        ]
-    names = ["inspect_run+load_io", "get_recent_runs", "get_active_runs", "get_child_runs"]
-    problems = []
-    for kind in KINDS[1:]:
-        for name, mine, theirs in zip(names, answers["ours"], answers[kind], strict=True):
-            if mine != theirs:
-                problems.append(f"WARNING: {name} differs between ours and {kind}")
-    return problems
-
-
-def _read_sampler(call: Callable[[], object], cfg: Config) -> Callable[[], Sample]:
-    """A sampler timing `call`, after one untimed call to warm it up."""
-    step = _repeat(call)
-    step()
-    return lambda: time_calls(step, cfg.sample_s)
-
-
-def phase_reads(cfg: Config, work: Path) -> Table:
+def phase_reads(cfg: Config, read_stores: ReadStores) -> Table:
     table = compare_table("Reads (SQLite file)")
     for size in cfg.read_sizes:
-        progress(f"reads: building {size:,}-run stores")
-        stores = {}
-        for kind in KINDS:
-            t = time.perf_counter()
-            stores[kind] = build_store(kind, work / f"reads{size}-{kind}.db", store_runs(size))
-            progress(f"  {kind}: {time.perf_counter() - t:.1f} s")
-        try:
-            table.notes += [f"{size:,} runs: {p}" for p in check_same_answers(stores)]
-            inspected = {k: s.inspect_run(INSPECT_RUN) for k, s in stores.items()}
-            for label, call in READ_PATHS:
-                progress(f"reads {size:,}: {label}")
-                samplers = {
-                    k: _read_sampler(partial(call, stores[k], inspected[k]), cfg) for k in KINDS
-                }
-                results = interleaved(samplers, cfg.reps)
-                table.rows.append(
-                    compare_row(
-                        f"{size:,} runs: {label}", {k: median_rate(v) for k, v in results.items()}
-                    )
-                )
-        finally:
-            for s in stores.values():
-                close_store(s)
+        stores = read_stores.of_size(size)
+        table.notes += [f"{size:,} runs: {p}" for p in differences(stores, tree_answers)]
+        table.rows += _compare_rows(
+            size, time_reads(f"reads {size:,}", stores, cfg.sample_s, cfg.reps)
+        )
     table.notes.append(
         "stores hold runs shaped like the write phase's (5 nodes, 2 edges per node), written "
         "through each store's own schema; the floor has indexes on parent_run_id and started_at"
     )
+    return table
+
+
+def phase_lookups(cfg: Config, read_stores: ReadStores) -> Table:
+    table = compare_table("Point lookups (SQLite file)")
+    for size in cfg.read_sizes:
+        stores = read_stores.of_size(size)
+        table.notes += [f"{size:,} runs: {p}" for p in differences(stores, lookup_answers)]
+        table.rows += _compare_rows(
+            size, time_lookups(f"lookups {size:,}", stores, cfg.sample_s, cfg.reps)
+        )
+    table.notes += [
+        "on the read phase's stores: a completed 5-node run (10 edges), its node n3's output, "
+        "the pending nodes of a run that failed its third node",
+        LOOKUP_MEAN_NOTE,
+        "the floor runs a lookup's one SELECT in autocommit (SQLite's implicit one-statement "
+        "transaction); ours and the original run it in a transaction of their own",
+    ]
     return table
 
 
@@ -336,7 +279,7 @@ def phase_trees(cfg: Config, work: Path) -> Table:
             in_process = [k for k in KINDS if k != "original" or size <= cfg.original_tree_limit]
 
             def sampler(kind: str, root: str = root) -> Callable[[], Sample]:
-                step = _repeat(lambda: stores[kind].get_child_runs(root))
+                step = repeat(lambda: stores[kind].get_child_runs(root))
                 return lambda: time_calls(step, cfg.sample_s)
 
             # A 100,000-run tree takes seconds per call: three repetitions suffice.
@@ -380,13 +323,8 @@ def phase_flat(cfg: Config, work: Path) -> Table:
             ("get_recent_runs(limit=100)", lambda s: s.get_recent_runs(limit=100)),
             ("inspect_run (20-node run)", lambda s: s.inspect_run(INSPECT_RUN)),
         ):
-
-            def sampler(name: str, call: Callable[[Any], object] = call) -> Callable[[], Sample]:
-                step = _repeat(lambda: call(stores[name]))
-                step()
-                return lambda: time_calls(step, cfg.sample_s)
-
-            results = interleaved({n: sampler(n) for n in stores}, cfg.reps)
+            samplers = {n: warm_sampler(partial(call, s), cfg.sample_s) for n, s in stores.items()}
+            results = interleaved(samplers, cfg.reps)
             r_small, r_big = median_rate(results["small"]), median_rate(results["big"])
             table.rows.append(
                 [label, fmt_rate(r_small), fmt_rate(r_big), fmt_ratio(r_small, r_big)]
@@ -421,7 +359,7 @@ def phase_open(cfg: Config, work: Path) -> Table:
 
     def open_existing(kind: str) -> Callable[[], Sample]:
         return lambda: time_calls(
-            _repeat(lambda: close_store(open_store(kind, existing[kind]))), cfg.sample_s
+            repeat(lambda: close_store(open_store(kind, existing[kind]))), cfg.sample_s
         )
 
     def open_warm(kind: str) -> Callable[[], Sample]:
@@ -431,7 +369,7 @@ def phase_open(cfg: Config, work: Path) -> Table:
 
         def sample() -> Sample:
             return time_calls(
-                _repeat(lambda: close_store(open_store(kind, existing[kind]))), cfg.sample_s
+                repeat(lambda: close_store(open_store(kind, existing[kind]))), cfg.sample_s
             )
 
         kept.append(keep)
@@ -441,7 +379,7 @@ def phase_open(cfg: Config, work: Path) -> Table:
 
     def create_fresh(kind: str) -> Callable[[], Sample]:
         return lambda: time_calls(
-            _repeat(lambda: close_store(open_store(kind, fresh / f"{kind}-{next(counter)}.db"))),
+            repeat(lambda: close_store(open_store(kind, fresh / f"{kind}-{next(counter)}.db"))),
             cfg.sample_s,
         )
 
@@ -471,91 +409,21 @@ def phase_open(cfg: Config, work: Path) -> Table:
     return table
 
 
-def phase_servers(cfg: Config, servers: dict[str, str]) -> Table:
-    from dag_provenance import DagProvenance
-    from dag_provenance.testing import scratch_database
-
-    names = list(servers)
-    table = Table("Ours on database servers", ["phase (calls/s)", *names])
-    columns: dict[str, dict[str, str]] = {n: {} for n in names}
-    order: list[str] = []
-
-    def put(name: str, label: str, value: str) -> None:
-        if label not in order:
-            order.append(label)
-        columns[name][label] = value
-
-    for name, url in servers.items():
-        progress(f"{name}: writes")
-        with scratch_database(url) as db:
-            store = DagProvenance(db)
-            try:
-                table.notes.append(f"{name}: {_server_version(store)}")
-                counter = itertools.count()
-
-                def step(store: Any = store, counter: Any = counter) -> int:
-                    k = next(counter)
-                    return run_dag(store, f"w{k:08d}", k)
-
-                step()
-                single = [time_calls(step, cfg.sample_s * 2) for _ in range(cfg.reps)]
-                put(name, "writes: DagRunner lifecycle, one thread", fmt_rate(median_rate(single)))
-                many = [
-                    time_threads(step, cfg.sample_s * 3, WRITER_THREADS) for _ in range(cfg.reps)
-                ]
-                put(name, f"writes: {WRITER_THREADS} threads", fmt_rate(median_rate(many)))
-                put(name, "  failed calls (total)", str(sum(s.failures for s in many)))
-                errors = [e for s in many for e in s.errors]
-                if errors:
-                    table.notes.append(f"{name} errors, e.g.: {errors[0]}")
-            finally:
-                store.close()
-        for size in cfg.read_sizes:
-            progress(f"{name}: reads on {size:,} runs")
-            with scratch_database(url) as db:
-                store = DagProvenance(db)
-                try:
-                    load_ours(store.engine, store_runs(size))
-                    _analyze(store)
-                    run = store.inspect_run(INSPECT_RUN)
-                    for label, call in READ_PATHS:
-                        sampler = _read_sampler(partial(call, store, run), cfg)
-                        samples = [sampler() for _ in range(cfg.reps)]
-                        put(name, f"{size:,} runs: {label}", fmt_rate(median_rate(samples)))
-                finally:
-                    store.close()
-    for label in order:
-        table.rows.append([label, *(columns[n].get(label, "n/a") for n in names)])
-    return table
-
-
-def _analyze(store: Any) -> None:
-    """Refresh planner statistics after the bulk load, as autovacuum (PostgreSQL)
-    or InnoDB's automatic recalculation (MariaDB) soon would on a live store."""
-    from sqlalchemy import text
-
-    keyword = "ANALYZE" if store.engine.dialect.name == "postgresql" else "ANALYZE TABLE"
-    with store.engine.begin() as conn:
-        for table in ("dag_runs", "node_executions", "edge_traversals"):
-            conn.execute(text(f"{keyword} {table}"))
-
-
-def _server_version(store: Any) -> str:
-    from sqlalchemy import text
-
-    with store.engine.connect() as conn:
-        return str(conn.execute(text("SELECT VERSION()")).scalar_one()).split(" on ")[0]
-
-
 # Main
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smoke mode: small stores, <1 minute")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke mode: small stores, short samples"
+    )
     parser.add_argument("--markdown", action="store_true", help="print the tables as markdown")
-    parser.add_argument("--postgres", metavar="URL", help="also run ours on this PostgreSQL server")
-    parser.add_argument("--mysql", metavar="URL", help="also run ours on this MariaDB/MySQL server")
+    parser.add_argument(
+        "--postgres", metavar="URL", help="also compare ours and its floor on this PostgreSQL"
+    )
+    parser.add_argument(
+        "--mysql", metavar="URL", help="also compare ours and its floor on this MariaDB"
+    )
     parser.add_argument(
         "--phases",
         default=",".join(PHASES),
@@ -577,28 +445,34 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="dp-bench-", dir=args.workdir))
     started = time.perf_counter()
     tables: list[Table] = []
+    read_stores = ReadStores(work)
     runners: dict[str, Callable[[], Table]] = {
         "writes": lambda: phase_writes(cfg, work, concurrent=False),
         "concurrent": lambda: phase_writes(cfg, work, concurrent=True),
-        "reads": lambda: phase_reads(cfg, work),
+        "reads": lambda: phase_reads(cfg, read_stores),
+        "lookups": lambda: phase_lookups(cfg, read_stores),
         "trees": lambda: phase_trees(cfg, work),
         "flat": lambda: phase_flat(cfg, work),
         "open": lambda: phase_open(cfg, work),
     }
+    last_read_phase = max((PHASES.index(p) for p in READ_STORE_PHASES if p in phases), default=-1)
     try:
         for phase in PHASES:
             if phase in phases:
                 tables.append(runners[phase]())
                 print("\n" + tables[-1].text(), flush=True)
+            if PHASES.index(phase) == last_read_phase:
+                read_stores.close()
         servers = {
             name: url
             for name, url in (("PostgreSQL", args.postgres), ("MariaDB", args.mysql))
             if url
         }
-        if servers:
-            tables.append(phase_servers(cfg, servers))
-            print("\n" + tables[-1].text(), flush=True)
+        for table in phase_servers(cfg, servers):
+            tables.append(table)
+            print("\n" + table.text(), flush=True)
     finally:
+        read_stores.close()
         if args.keep:
             progress(f"files kept in {work}")
         else:

@@ -127,6 +127,12 @@ class Bundle:
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 INSPECT_RUN = "inspect20"
 SUBTREE_ROOT = "subtree"
+# Point lookups, in every store of 1,000 runs or more (`store_runs`): run 101
+# completed its 5 nodes (10 edges) without sub-DAG runs; run 109 failed its
+# third node, which get_pending_nodes then finds.
+LOOKUP_RUN = "r0000101"
+LOOKUP_NODE = "n3"
+FAILED_RUN = "r0000109"
 
 
 class Clock:
