@@ -2,9 +2,14 @@
 
 SQLite files get what production SQLite users need: WAL, synchronous=NORMAL,
 a busy timeout, foreign keys enforced, and transactions whose kind the
-repository chooses: `BEGIN IMMEDIATE` for writes (the write lock is taken up
-front, so two writers never deadlock upgrading a read lock) and a plain
+unit of work chooses: `BEGIN IMMEDIATE` for writes (the write lock is taken
+up front, so two writers never deadlock upgrading a read lock) and a plain
 `BEGIN` for reads (a consistent WAL snapshot that never blocks writers).
+
+Server engines keep a call to its useful round trips: no pre-ping (a broken
+connection is replaced when a call meets it), session settings made once
+when a connection is made, and (MariaDB/MySQL) no ROLLBACK as a connection
+goes back to the pool unless it was left in a transaction.
 """
 
 from __future__ import annotations
@@ -88,7 +93,10 @@ def _engine_for(url: URL, **engine_kwargs: Any) -> Engine:
     if backend in ("mysql", "mariadb"):
         return _mysql_engine(url, **engine_kwargs)
     if backend == "postgresql":
-        kwargs: dict[str, Any] = {"pool_pre_ping": True, **engine_kwargs}
+        # No pre-ping: it costs every call a round trip. A connection found
+        # broken when used is discarded and the call run again on a fresh one
+        # (see unit_of_work).
+        kwargs: dict[str, Any] = {**engine_kwargs}
         connect_args = kwargs.setdefault("connect_args", {})
         connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
         # TCP keepalives: a server that vanishes mid-statement (host down,
@@ -157,7 +165,15 @@ def _use_wal(cursor: Any) -> None:
 def _mysql_engine(url: URL, **engine_kwargs: Any) -> Engine:
     if "charset" not in url.query:
         url = url.update_query_dict({"charset": "utf8mb4"})
-    kwargs: dict[str, Any] = {"pool_pre_ping": True, "pool_recycle": 3600, **engine_kwargs}
+    # No pre-ping (see the PostgreSQL engine). The pool's own reset sends a
+    # ROLLBACK, a round trip, each time a connection goes back; the "reset"
+    # listener below skips it when SQLAlchemy or the store's unit of work
+    # already ended the connection's transaction.
+    kwargs: dict[str, Any] = {
+        "pool_recycle": 3600,
+        "pool_reset_on_return": None,
+        **engine_kwargs,
+    }
     connect_args = kwargs.setdefault("connect_args", {})
     connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
     # PyMySQL's connect_timeout covers only the TCP connect; the handshake
@@ -177,6 +193,9 @@ def _mysql_engine(url: URL, **engine_kwargs: Any) -> Engine:
         try:
             # UTC on the wire, so NOW() and DATETIME values never shift.
             cursor.execute("SET time_zone = '+00:00'")
+            # Multi-statement reads see one snapshot: set once per connection,
+            # whatever the server's default.
+            cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cursor.execute("SELECT VERSION()")
             if "mariadb" in str(cursor.fetchone()[0]).lower():
                 cursor.execute(
@@ -191,7 +210,20 @@ def _mysql_engine(url: URL, **engine_kwargs: Any) -> Engine:
         finally:
             cursor.close()
 
+    if kwargs["pool_reset_on_return"] is None:
+
+        @event.listens_for(engine, "reset")
+        def _reset(dbapi_conn: Any, record: Any, state: Any) -> None:
+            if state.transaction_was_reset or record.info.pop(ENDED_CLEAN, False):
+                return
+            dbapi_conn.rollback()
+
     return engine
+
+
+ENDED_CLEAN = "dag_provenance_ended_clean"
+"""Set in a pooled connection's `info` by a unit of work that committed or
+rolled back all it began, so the MariaDB/MySQL pool skips its ROLLBACK."""
 
 
 class _SharedEngines:

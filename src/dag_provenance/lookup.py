@@ -28,6 +28,7 @@ from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select
 from dag_provenance import validate
 from dag_provenance.dberrors import translating
 from dag_provenance.errors import AmbiguousRunIdError, InvalidInputError, RunNotFoundError
+from dag_provenance.execution import Executor
 from dag_provenance.orm import dag_runs
 
 if TYPE_CHECKING:
@@ -60,13 +61,18 @@ def resolve_run_id(store: DagProvenance, ref: str) -> str:
     """
     ref = validate.text("run_id", ref)
     dialect_name = store.engine.dialect.name
+
     # The store's own read unit: one snapshot, inside the caller's batch if any.
-    with store.unit_of_work.read() as s:
-        if s.execute(_EXACT, {"ref": ref}).first() is not None:
-            return ref
+    def work(ex: Executor) -> tuple[bool, list[tuple[Any, ...]]]:
+        if ex.first(_EXACT, {"ref": ref}) is not None:
+            return True, []
         if not ref:
-            raise RunNotFoundError(ref)
-        rows = s.execute(_matching(dialect_name, _has_upper(ref)), _prefix_params(ref)).all()
+            return False, []
+        return False, ex.all(_matching(dialect_name, _has_upper(ref)), _prefix_params(ref))
+
+    exact, rows = store.unit_of_work.read(work, snapshot=True)
+    if exact:
+        return ref
     if not rows:
         raise RunNotFoundError(ref)
     count = int(rows[0][1])
@@ -92,10 +98,13 @@ def short_run_ids(
     dialect_name = store.engine.dialect.name
     sharing: dict[str, list[str]] = {}
     if heads:
-        with store.unit_of_work.read() as s:
+
+        def work(ex: Executor) -> None:
             for head in heads:
                 stmt = _starting_with(dialect_name, _has_upper(head))
-                sharing[head] = list(s.execute(stmt, _prefix_params(head)).scalars())
+                sharing[head] = [row[0] for row in ex.all(stmt, _prefix_params(head))]
+
+        store.unit_of_work.read(work, snapshot=len(heads) > 1)
     return {
         rid: _shortest_unique_prefix(rid, sharing.get(rid[:min_length], ()), min_length)
         for rid in wanted

@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from sqlalchemy import (
     Column,
     ColumnElement,
-    Connection,
     Select,
     Table,
     and_,
@@ -42,6 +42,7 @@ from dag_provenance.errors import (
     SameStoreError,
     TargetNotEmptyError,
 )
+from dag_provenance.execution import Executor
 from dag_provenance.status import ACTIVE_STATUSES, FINISHED_STATUSES
 
 if TYPE_CHECKING:
@@ -205,22 +206,32 @@ def prune(
     roots = _prunable_roots(older_than, wanted)
     key = (_R.started_at, _R.run_id)
     cursor: tuple[datetime, str] | None = None
+
+    def one_page(ex: Executor) -> tuple[tuple[datetime, str], Counts] | None:
+        page_stmt = select(*key).where(*roots).order_by(*key).limit(size)
+        if cursor is not None:
+            page_stmt = page_stmt.where(_after(key, cursor))
+        if not dry_run:
+            page_stmt = page_stmt.with_for_update()
+        page = ex.all(page_stmt)
+        if not page:
+            return None
+        last = (page[-1][0], page[-1][1])
+        in_page = [*roots, _at_or_before(key, last)]
+        if cursor is not None:
+            in_page.append(_after(key, cursor))
+        doomed = _finished_trees(ex.all(_page_tree(in_page)))
+        return last, (_count if dry_run else _delete)(ex, doomed, size)
+
     while True:
-        with store.unit_of_work.read() if dry_run else store.unit_of_work.write() as s:
-            page_stmt = select(*key).where(*roots).order_by(*key).limit(size)
-            if cursor is not None:
-                page_stmt = page_stmt.where(_after(key, cursor))
-            if not dry_run:
-                page_stmt = page_stmt.with_for_update()
-            page = s.execute(page_stmt).all()
-            if not page:
-                break
-            in_page = [*roots, _at_or_before(key, tuple(page[-1]))]
-            if cursor is not None:
-                in_page.append(_after(key, cursor))
-            cursor = (page[-1].started_at, page[-1].run_id)
-            doomed = _finished_trees(s.execute(_page_tree(in_page)).all())
-            batch = (_count if dry_run else _delete)(s, doomed, size)
+        done = (
+            store.unit_of_work.read(one_page, snapshot=True)
+            if dry_run
+            else store.unit_of_work.write(one_page)
+        )
+        if done is None:
+            break
+        cursor, batch = done
         totals = PruneResult(
             runs=totals.runs + batch.runs,
             node_executions=totals.node_executions + batch.node_executions,
@@ -232,47 +243,60 @@ def prune(
     return totals
 
 
-def _finished_trees(tree_rows: Sequence[Any]) -> list[list[str]]:
+def _finished_trees(tree_rows: Sequence[tuple[Any, ...]]) -> list[list[str]]:
     """Run ids of the trees none of whose runs is active, one list per depth,
-    deepest first."""
-    blocked = {r.root_id for r in tree_rows if r.status in ACTIVE_STATUSES}
+    deepest first (rows of `_page_tree`)."""
+    blocked = {root_id for _, root_id, _, status in tree_rows if status in ACTIVE_STATUSES}
     levels: dict[int, list[str]] = {}
-    for r in tree_rows:
-        if r.root_id not in blocked:
-            levels.setdefault(r.depth, []).append(r.run_id)
+    for run_id, root_id, depth, _ in tree_rows:
+        if root_id not in blocked:
+            levels.setdefault(depth, []).append(run_id)
     return [levels[depth] for depth in sorted(levels, reverse=True)]
 
 
-def _count(s: Connection, levels: list[list[str]], size: int) -> Counts:
+def _count(ex: Executor, levels: list[list[str]], size: int) -> Counts:
     run_ids = [run_id for level in levels for run_id in level]
     counts = Counts(runs=len(run_ids))
     for chunk in _chunks(run_ids, size):
-        counts.node_executions += s.execute(
-            select(func.count()).select_from(node_executions).where(_N.run_id.in_(chunk))
-        ).scalar_one()
-        counts.edge_traversals += s.execute(
-            select(func.count()).select_from(edge_traversals).where(_E.run_id.in_(chunk))
-        ).scalar_one()
+        counts.node_executions += _scalar(
+            ex, select(func.count()).select_from(node_executions).where(_N.run_id.in_(chunk))
+        )
+        counts.edge_traversals += _scalar(
+            ex, select(func.count()).select_from(edge_traversals).where(_E.run_id.in_(chunk))
+        )
     return counts
 
 
-def _delete(s: Connection, levels: list[list[str]], size: int) -> Counts:
+def _all(statement: Select[Any], ex: Executor) -> list[tuple[Any, ...]]:
+    return ex.all(statement)
+
+
+def _many(statement: Any, rows: list[dict[str, Any]], ex: Executor) -> None:
+    ex.many(statement, rows)
+
+
+def _scalar(ex: Executor, statement: Select[Any], params: dict[str, Any] | None = None) -> int:
+    row = ex.first(statement, params)
+    return 0 if row is None else int(row[0])
+
+
+def _delete(ex: Executor, levels: list[list[str]], size: int) -> Counts:
     """Delete the runs with their nodes and edges, one depth at a time from
     the deepest, so children go before parents whether or not the foreign
     keys cascade (and no row is deleted by a cascade, uncounted)."""
     run_ids = [run_id for level in levels for run_id in level]
     counts = Counts()
     for chunk in _chunks(run_ids, size):
-        counts.edge_traversals += s.execute(
+        counts.edge_traversals += ex.execute(
             delete(edge_traversals).where(_E.run_id.in_(chunk))
         ).rowcount
-        counts.node_executions += s.execute(
+        counts.node_executions += ex.execute(
             delete(node_executions).where(_N.run_id.in_(chunk))
         ).rowcount
     try:
         for level in levels:
             for chunk in _chunks(level, size):
-                counts.runs += s.execute(delete(dag_runs).where(_R.run_id.in_(chunk))).rowcount
+                counts.runs += ex.execute(delete(dag_runs).where(_R.run_id.in_(chunk))).rowcount
     except exc.IntegrityError as e:
         raise DatabaseError(
             "a run was added under a run being pruned; nothing of this batch was deleted"
@@ -291,8 +315,9 @@ class _TableCopy:
     table: Table
     key: tuple[Column[Any], ...]
 
-    def row(self, r: Any) -> dict[str, Any]:
-        row = dict(r._mapping)
+    def row(self, r: Sequence[Any]) -> dict[str, Any]:
+        """A row of `page` or `lookup` (all the table's columns) by column name."""
+        row = dict(zip(self.table.c.keys(), r, strict=True))
         for flag in ("is_source", "is_sink"):
             if flag in row:
                 row[flag] = bool(row[flag])
@@ -384,16 +409,17 @@ def _same_database(source: DagProvenance, target: DagProvenance) -> bool:
 
 
 def _count_rows(store: DagProvenance, spec: _TableCopy) -> int:
-    with store.unit_of_work.read() as s:
-        return int(s.execute(select(func.count()).select_from(spec.table)).scalar_one())
+    return store.unit_of_work.read(
+        lambda ex: _scalar(ex, select(func.count()).select_from(spec.table))
+    )
 
 
 def _pages(store: DagProvenance, spec: _TableCopy, size: int) -> Iterator[list[dict[str, Any]]]:
     """The table's rows in key order, one short read transaction per page."""
     cursor: tuple[Any, ...] | None = None
     while True:
-        with store.unit_of_work.read() as s:
-            rows = [spec.row(r) for r in s.execute(spec.page(cursor, size))]
+        page = spec.page(cursor, size)
+        rows = [spec.row(r) for r in store.unit_of_work.read(partial(_all, page))]
         if not rows:
             return
         yield rows
@@ -401,9 +427,9 @@ def _pages(store: DagProvenance, spec: _TableCopy, size: int) -> Iterator[list[d
 
 
 def _lookup(
-    s: Connection, spec: _TableCopy, keys: list[tuple[Any, ...]]
+    ex: Executor, *, spec: _TableCopy, keys: list[tuple[Any, ...]]
 ) -> dict[tuple[Any, ...], dict[str, Any]]:
-    found = (spec.row(r) for r in s.execute(spec.lookup(keys)))
+    found = (spec.row(r) for r in ex.all(spec.lookup(keys)))
     return {spec.key_of(row): row for row in found}
 
 
@@ -414,8 +440,7 @@ def _check_target_table(
     not hold identically."""
     for page in _pages(target, spec, size):
         keys = [spec.key_of(row) for row in page]
-        with source.unit_of_work.read() as s:
-            originals = _lookup(s, spec, keys)
+        originals = source.unit_of_work.read(partial(_lookup, spec=spec, keys=keys))
         for key, row in zip(keys, page, strict=True):
             original = originals.get(key)
             if original is None or not _same_row(spec, original, row):
@@ -457,8 +482,9 @@ def _insert_missing(
 ) -> list[dict[str, Any]]:
     """Insert the page's rows the target lacks (runs without their parent);
     returns them. Refuses if the target holds a row differing from the source."""
-    with target.unit_of_work.write() as s:
-        existing = _lookup(s, spec, keys)
+
+    def work(ex: Executor) -> list[dict[str, Any]]:
+        existing = _lookup(ex, spec=spec, keys=keys)
         missing = []
         for key, row in zip(keys, page, strict=True):
             copy = existing.get(key)
@@ -470,19 +496,21 @@ def _insert_missing(
                     f"{_describe(spec, key)} differs from the source"
                 )
         for row in missing:
-            _check_row_fits(s, spec, row)
+            _check_row_fits(ex, spec, row)
         if missing:
-            s.execute(insert(spec.table), missing)
-    return missing
+            ex.many(insert(spec.table), missing)
+        return missing
+
+    return target.unit_of_work.write(work) or []
 
 
 _PAYLOAD_COLUMNS = ("source_inputs_json", "sink_outputs_json", "input_json", "output_json", "error")
 
 
-def _check_row_fits(s: Connection, spec: _TableCopy, row: dict[str, Any]) -> None:
+def _check_row_fits(ex: Executor, spec: _TableCopy, row: dict[str, Any]) -> None:
     """Refuse a row whose payloads the target cannot take in one statement."""
     try:
-        payload_limits.check(s, [(c, row[c]) for c in _PAYLOAD_COLUMNS if c in row])
+        payload_limits.check(ex, [(c, row[c]) for c in _PAYLOAD_COLUMNS if c in row])
     except PayloadTooLargeError as e:
         raise PayloadTooLargeError(
             f"cannot copy {_describe(spec, spec.key_of(row))}: {e}", size=e.size, limit=e.limit
@@ -493,12 +521,8 @@ def _link_parents(
     source: DagProvenance, target: DagProvenance, size: int, progress: CopyProgress | None
 ) -> None:
     """Set each copied run's parent_run_id, now that every run is in the target."""
-    with source.unit_of_work.read() as s:
-        total = int(
-            s.execute(
-                select(func.count()).select_from(dag_runs).where(_R.parent_run_id.is_not(None))
-            ).scalar_one()
-        )
+    linked = select(func.count()).select_from(dag_runs).where(_R.parent_run_id.is_not(None))
+    total = source.unit_of_work.read(lambda ex: _scalar(ex, linked))
     done = 0
     cursor: str | None = None
     while True:
@@ -510,12 +534,11 @@ def _link_parents(
         )
         if cursor is not None:
             stmt = stmt.where(_R.run_id > cursor)
-        with source.unit_of_work.read() as s:
-            links = [{"rid": r.run_id, "parent": r.parent_run_id} for r in s.execute(stmt)]
+        found = source.unit_of_work.read(partial(_all, stmt))
+        links = [{"rid": run_id, "parent": parent} for run_id, parent in found]
         if not links:
             return
-        with target.unit_of_work.write() as s:
-            s.execute(_LINK_PARENT, links)
+        target.unit_of_work.write(partial(_many, _LINK_PARENT, links))
         cursor = links[-1]["rid"]
         done += len(links)
         if progress is not None:

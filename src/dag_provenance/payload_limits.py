@@ -23,10 +23,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, literal_column, select
+from sqlalchemy import Select, literal_column, select
 
 from dag_provenance.errors import PayloadTooLargeError
+from dag_provenance.execution import Executor
 
 #: PostgreSQL's largest protocol message (MaxAllocSize - 1), fixed in the server.
 POSTGRESQL_MESSAGE_MAX = 0x3FFF_FFFE
@@ -52,16 +54,17 @@ Payloads = Sequence[tuple[str, str | None]]
 """(name, text) of the payloads one statement carries."""
 
 
-def check(conn: Connection, payloads: Payloads) -> None:
+def check(executor: Executor, payloads: Payloads) -> None:
     """Raise `PayloadTooLargeError` if `payloads` exceed what one statement on
-    `conn` may carry. Costs a length check unless they are near the limit."""
+    the executor's connection may carry. Costs a length check unless they are
+    near the limit."""
     chars = sum(len(text) for _, text in payloads if text)
     if chars == 0:
         return
-    limit = payload_limit(conn)
+    limit = payload_limit(executor)
     if chars * _WORST_BYTES_PER_CHAR <= limit.max_bytes:
         return
-    mysql = conn.dialect.name in ("mysql", "mariadb")
+    mysql = executor.dialect.name in ("mysql", "mariadb")
     sizes = [(name, encoded_size(text, mysql)) for name, text in payloads if text]
     total = sum(size for _, size in sizes)
     if total > limit.max_bytes:
@@ -83,21 +86,23 @@ def encoded_size(text: str, mysql_escaped: bool = False) -> int:
     return size
 
 
-def payload_limit(conn: Connection) -> PayloadLimit:
-    """The limit of `conn`'s database connection, read once per connection."""
-    info = conn.connection.info
+def payload_limit(executor: Executor) -> PayloadLimit:
+    """The limit of the executor's database connection, read once per connection."""
+    info = executor.info
     limit: PayloadLimit | None = info.get(_INFO_KEY)
     if limit is None:
-        limit = info[_INFO_KEY] = _read_limit(conn)
+        limit = info[_INFO_KEY] = _read_limit(executor)
     return limit
 
 
-def _read_limit(conn: Connection) -> PayloadLimit:
-    dialect = conn.dialect.name
+_MAX_ALLOWED_PACKET: Select[Any] = select(literal_column("@@session.max_allowed_packet"))
+
+
+def _read_limit(executor: Executor) -> PayloadLimit:
+    dialect = executor.dialect.name
     if dialect in ("mysql", "mariadb"):
-        packet = int(
-            conn.execute(select(literal_column("@@session.max_allowed_packet"))).scalar_one()
-        )
+        row = executor.first(_MAX_ALLOWED_PACKET)
+        packet = int(row[0]) if row is not None else 0
         return PayloadLimit(
             max(packet - STATEMENT_OVERHEAD, packet // 2),
             f"the server's max_allowed_packet is {packet:,} bytes: raise it, e.g. "
@@ -110,7 +115,7 @@ def _read_limit(conn: Connection) -> PayloadLimit:
             "PostgreSQL accepts at most 1 GB of parameters in one statement; this cannot be raised",
         )
     if dialect == "sqlite":
-        driver = conn.connection.driver_connection
+        driver = executor.driver_connection
         if isinstance(driver, sqlite3.Connection):
             length = driver.getlimit(sqlite3.SQLITE_LIMIT_LENGTH)
             return PayloadLimit(

@@ -39,6 +39,7 @@ from dag_provenance.errors import (
     ProvenanceError,
     RunNotFoundError,
 )
+from dag_provenance.execution import Executor, Outcome
 from dag_provenance.initiator import current_initiator
 from dag_provenance.maintenance import PruneResult
 from dag_provenance.migrate import ensure_schema
@@ -210,14 +211,27 @@ class DagProvenance:
             "initiated_by": validate.optional_identifier("initiator", initiator, INITIATOR_MAX),
         }
         try:
-            with self.unit_of_work.write(payloads=(("source_inputs", inputs),)) as s:
-                s.execute(statements.INSERT_RUN, row)
+            self.unit_of_work.write(
+                lambda ex: ex.execute(statements.INSERT_RUN, row),
+                payloads=(("source_inputs", inputs),),
+                single=True,
+                on_replay=lambda: self._holds_run(row),
+            )
         except exc.IntegrityError as e:
             if self._run_exists(run_id):
                 raise DuplicateRunError(run_id) from e
             if parent_run_id is not None and not self._run_exists(parent_run_id):
                 raise RunNotFoundError(parent_run_id, "parent run") from e
             raise translate(e) from e
+
+    def _holds_run(self, row: dict[str, Any]) -> bool:
+        """Whether the run in the database is exactly `row` (a replayed
+        create_run meeting its own earlier commit)."""
+        found = self._read_first(statements.GET_RUN, {"rid": row["run_id"]})
+        if found is None:
+            return False
+        stored = dict(zip(statements.column_keys(statements.GET_RUN), found, strict=True))
+        return all(stored[key] == value for key, value in row.items())
 
     @translating
     def update_run_status(self, run_id: str, status: str) -> None:
@@ -226,9 +240,11 @@ class DagProvenance:
             "rid": validate.identifier("run_id", run_id, RUN_ID_MAX),
             "status": validate.run_status(status),
         }
-        with self.unit_of_work.write() as s:
-            if s.execute(statements.UPDATE_RUN_STATUS, params).rowcount == 0:
-                raise RunNotFoundError(run_id)
+        done = self.unit_of_work.write(
+            lambda ex: ex.execute(statements.UPDATE_RUN_STATUS, params), single=True
+        )
+        if done is not None and done.rowcount == 0:
+            raise RunNotFoundError(run_id)
 
     @translating
     def finish_run(self, run_id: str, status: str, sink_outputs_json: str | None = None) -> None:
@@ -240,9 +256,13 @@ class DagProvenance:
             "sink": sink,
             "finished_at": _now(),
         }
-        with self.unit_of_work.write(payloads=(("sink_outputs_json", sink),)) as s:
-            if s.execute(statements.FINISH_RUN, params).rowcount == 0:
-                raise RunNotFoundError(run_id)
+        done = self.unit_of_work.write(
+            lambda ex: ex.execute(statements.FINISH_RUN, params),
+            payloads=(("sink_outputs_json", sink),),
+            single=True,
+        )
+        if done is not None and done.rowcount == 0:
+            raise RunNotFoundError(run_id)
 
     @translating
     def record_node_start(
@@ -304,10 +324,13 @@ class DagProvenance:
             "finished_at": now if finished else None,
             "error": None,
         }
-        payloads = (("input_json", input_json), ("output_json", output_json))
         try:
-            with self.unit_of_work.write(payloads=payloads) as s:
-                s.execute(self._upsert_node, row)
+            # Replaces the whole row: replaying it after a lost connection is harmless.
+            self.unit_of_work.write(
+                lambda ex: ex.execute(self._upsert_node, row),
+                payloads=(("input_json", input_json), ("output_json", output_json)),
+                single=True,
+            )
         except exc.IntegrityError as e:
             if not self._run_exists(run_id):
                 raise RunNotFoundError(run_id) from e
@@ -333,20 +356,52 @@ class DagProvenance:
         edge_rows = [
             {
                 "run_id": run_id,
+                "label": node_label,
                 "upstream_label": up,
                 "downstream_label": down,
                 "traversed_at": params["finished_at"],
             }
             for up, down in pairs
         ]
+
+        def work(ex: Executor) -> Outcome:
+            completed = ex.execute(statements.COMPLETE_NODE, params)
+            if edge_rows:
+                # One statement per edge, inserted only if the node exists, so
+                # all of them can go in the unit's one exchange; the rowcount
+                # read afterwards says whether the node was there.
+                ex.many(statements.INSERT_EDGE_IF_NODE, edge_rows)
+            return completed
+
         try:
-            with self.unit_of_work.write(payloads=(("output_json", output),)) as s:
-                if s.execute(statements.COMPLETE_NODE, params).rowcount == 0:
-                    raise self._missing_node(s, run_id, node_label)
-                if edge_rows:
-                    s.execute(statements.INSERT_EDGE, edge_rows)
+            completed = self.unit_of_work.write(
+                work,
+                payloads=(("output_json", output),),
+                single=not edge_rows,
+                pipeline=True,
+                on_replay=lambda: self._holds_completion(params, edge_rows),
+            )
         except exc.IntegrityError as e:
             raise self._duplicate_edge(run_id, pairs) from e
+        if completed is not None and completed.rowcount == 0:
+            raise self._missing_node(run_id, node_label)
+
+    def _holds_completion(self, params: dict[str, Any], edge_rows: list[dict[str, Any]]) -> bool:
+        """Whether the node's completion and every edge are exactly this
+        call's (a replayed complete_node_with_edges meeting its own commit)."""
+        output = self._read_first(
+            statements.GET_NODE_OUTPUT, {"rid": params["rid"], "label": params["label"]}
+        )
+        if output is None or output[0] != params["output"]:
+            return False
+        recorded = {
+            (e["upstream_label"], e["downstream_label"]): e["traversed_at"]
+            for e in self.get_edge_traversals(params["rid"])
+        }
+        when = params["finished_at"].timestamp()
+        return all(
+            recorded.get((r["upstream_label"], r["downstream_label"])) == when for r in edge_rows
+        )
 
     @translating
     def fail_node_and_finish_run(self, run_id: str, node_label: str, error: str) -> None:
@@ -359,19 +414,25 @@ class DagProvenance:
             "err": err,
             "finished_at": now,
         }
-        run = {"rid": run_id, "status": RunStatus.FAILED.value, "sink": None, "finished_at": now}
-        with self.unit_of_work.write(payloads=(("error", err),)) as s:
-            if s.execute(statements.FAIL_NODE, node).rowcount == 0:
-                raise self._missing_node(s, run_id, node_label)
-            s.execute(statements.FINISH_RUN, run)
+        run = {**node, "status": RunStatus.FAILED.value}
+
+        def work(ex: Executor) -> Outcome:
+            failed = ex.execute(statements.FAIL_NODE, node)
+            ex.execute(statements.FINISH_RUN_IF_NODE, run)  # nothing if the node is missing
+            return failed
+
+        failed = self.unit_of_work.write(work, payloads=(("error", err),), pipeline=True)
+        if failed is not None and failed.rowcount == 0:
+            raise self._missing_node(run_id, node_label)
+
+    def _read_first(self, statement: Any, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        return self.unit_of_work.read(lambda ex: ex.first(statement, params))
 
     def _run_exists(self, run_id: str) -> bool:
-        with self.unit_of_work.read() as s:
-            return s.execute(statements.RUN_EXISTS, {"rid": run_id}).first() is not None
+        return self._read_first(statements.RUN_EXISTS, {"rid": run_id}) is not None
 
-    @staticmethod
-    def _missing_node(s: Connection, run_id: str, node_label: str) -> ProvenanceError:
-        if s.execute(statements.RUN_EXISTS, {"rid": run_id}).first() is None:
+    def _missing_node(self, run_id: str, node_label: str) -> ProvenanceError:
+        if not self._run_exists(run_id):
             return RunNotFoundError(run_id)
         return NodeNotFoundError(run_id, node_label)
 
@@ -391,20 +452,24 @@ class DagProvenance:
 
     # Plain reads (dicts, epoch-float timestamps, as the original returns them)
 
+    def _records(self, statement: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
+        keys = statements.column_keys(statement)
+        found = self.unit_of_work.read(lambda ex: ex.all(statement, params))
+        return [rows.record(keys, row) for row in found]
+
     @translating
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """A run record by id, or None."""
         params = {"rid": validate.text("run_id", run_id)}
-        with self.unit_of_work.read() as s:
-            row = s.execute(statements.GET_RUN, params).first()
-        return None if row is None else rows.record(row)
+        row = self._read_first(statements.GET_RUN, params)
+        return None if row is None else rows.record(statements.column_keys(statements.GET_RUN), row)
 
     @translating
     def get_node_executions(self, run_id: str) -> list[dict[str, Any]]:
         """Every node execution record of a run, in start order."""
-        params = {"rid": validate.text("run_id", run_id)}
-        with self.unit_of_work.read() as s:
-            return [rows.record(row) for row in s.execute(statements.GET_NODE_EXECUTIONS, params)]
+        return self._records(
+            statements.GET_NODE_EXECUTIONS, {"rid": validate.text("run_id", run_id)}
+        )
 
     @translating
     def get_node_output(self, run_id: str, node_label: str) -> str | None:
@@ -413,32 +478,37 @@ class DagProvenance:
             "rid": validate.text("run_id", run_id),
             "label": validate.text("node_label", node_label),
         }
-        with self.unit_of_work.read() as s:
-            return s.execute(statements.GET_NODE_OUTPUT, params).scalar_one_or_none()
+        row = self._read_first(statements.GET_NODE_OUTPUT, params)
+        return None if row is None else row[0]
 
     @translating
     def get_pending_nodes(self, run_id: str) -> list[str]:
         """Labels of the run's nodes that are pending, running or failed."""
         params = {"rid": validate.text("run_id", run_id)}
-        with self.unit_of_work.read() as s:
-            return list(s.execute(statements.GET_PENDING_NODES, params).scalars())
+        found = self.unit_of_work.read(lambda ex: ex.all(statements.GET_PENDING_NODES, params))
+        return [row[0] for row in found]
 
     @translating
     def get_edge_traversals(self, run_id: str) -> list[dict[str, Any]]:
         """Every edge traversal of a run, in traversal order."""
-        params = {"rid": validate.text("run_id", run_id)}
-        with self.unit_of_work.read() as s:
-            return [rows.record(row) for row in s.execute(statements.GET_EDGE_TRAVERSALS, params)]
+        return self._records(
+            statements.GET_EDGE_TRAVERSALS, {"rid": validate.text("run_id", run_id)}
+        )
 
     # Inspection (Pydantic models; payloads left to load_io)
+
+    def _tree(
+        self, tree: statements.TreeStatements, params: dict[str, Any], attach: bool = True
+    ) -> dict[str, DagRun]:
+        return self.unit_of_work.read(
+            lambda ex: _load_tree(ex, tree, params, attach), snapshot=True
+        )
 
     @translating
     def inspect_run(self, run_id: str) -> DagRun | None:
         """A full DagRun by id, with nested nodes, edges and sub-DAG runs."""
         params = {"rid": validate.text("run_id", run_id)}
-        with self.unit_of_work.read() as s:
-            by_id = _load_tree(s, statements.anchored_tree("run", self._lateral), params)
-        return by_id.get(run_id)
+        return self._tree(statements.anchored_tree("run", self._lateral), params).get(run_id)
 
     @translating
     def changes_since(self, run_id: str, since: datetime) -> dict[str, DagRun]:
@@ -454,10 +524,7 @@ class DagProvenance:
             "rid": validate.text("run_id", run_id),
             "since": validate.aware_datetime("since", since),
         }
-        with self.unit_of_work.read() as s:
-            return _load_tree(
-                s, statements.anchored_tree("run", self._lateral, True), params, attach=False
-            )
+        return self._tree(statements.anchored_tree("run", self._lateral, True), params, False)
 
     @translating
     def get_recent_runs(
@@ -497,11 +564,12 @@ class DagProvenance:
         if params.get("statuses") == [] or params["lim"] == 0:
             return []
         roots, tree = statements.recent_statements(frozenset(params), self._lateral)
-        with self.unit_of_work.read() as s:
-            root_ids = [row[0] for row in s.execute(roots, params)]
-            if not root_ids:
-                return []
-            by_id = _load_tree(s, tree, params)
+
+        def work(ex: Executor) -> tuple[list[str], dict[str, DagRun]]:
+            root_ids = [row[0] for row in ex.all(roots, params)]
+            return root_ids, (_load_tree(ex, tree, params) if root_ids else {})
+
+        root_ids, by_id = self.unit_of_work.read(work, snapshot=True)
         return [by_id[rid] for rid in root_ids]
 
     def get_active_runs(self) -> list[DagRun]:
@@ -513,9 +581,9 @@ class DagProvenance:
         """Every descendant run of a run (children, grandchildren, ...), in start
         order, each built once, with its own nodes, edges and sub-DAG runs."""
         params = {"rid": validate.text("parent_run_id", parent_run_id)}
-        with self.unit_of_work.read() as s:
-            by_id = _load_tree(s, statements.anchored_tree("children", self._lateral), params)
-        return list(by_id.values())
+        return list(
+            self._tree(statements.anchored_tree("children", self._lateral), params).values()
+        )
 
     @translating
     def load_io(self, dag_run: DagRun, node_labels: Sequence[str] | None = None) -> None:
@@ -536,8 +604,7 @@ class DagProvenance:
             params["labels"] = sorted(wanted)
         else:
             stmt = statements.LOAD_IO_RUN
-        with self.unit_of_work.read() as s:
-            payloads = s.execute(stmt, params).all()
+        payloads = self.unit_of_work.read(lambda ex: ex.all(stmt, params))
         for label, input_json, output_json in payloads:
             io = IoPayload(input_json=input_json, output_json=output_json)
             if label is None:
@@ -558,15 +625,19 @@ def _cursor(after: object) -> tuple[datetime, str]:
 
 
 def _load_tree(
-    s: Connection, tree: statements.TreeStatements, params: dict[str, Any], attach: bool = True
+    ex: Executor, tree: statements.TreeStatements, params: dict[str, Any], attach: bool = True
 ) -> dict[str, DagRun]:
     """Every run of the tree, in start order and each built once, with its
     nodes and edges and its sub-DAG runs hung under their composite nodes.
-    Three statements, whatever the tree's depth or breadth."""
-    runs = rows.runs_from_rows(s.execute(tree.runs, params).all())
+    Three statements, whatever the tree's depth or breadth, sent together
+    where the driver can."""
+    run_rows, node_rows, edge_rows = ex.all_of(
+        [(tree.runs, params), (tree.nodes, params), (tree.edges, params)]
+    )
+    runs = rows.runs_from_rows(run_rows)
     if runs:
-        rows.add_nodes(runs, s.execute(tree.nodes, params).all())
-        rows.add_edges(runs, s.execute(tree.edges, params).all())
+        rows.add_nodes(runs, node_rows)
+        rows.add_edges(runs, edge_rows)
         if attach:
             attach_sub_dags(runs.values())
     return runs

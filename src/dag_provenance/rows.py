@@ -9,7 +9,7 @@ way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -37,11 +37,11 @@ _RUN_FIELDS_SET = frozenset(DagRun.model_fields) - {"io"}
 _NODE_FIELDS_SET = frozenset(NodeExecution.model_fields) - {"edges", "sub_dags", "io"}
 
 
-def record(row: Any) -> dict[str, Any]:
+def record(keys: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
     """A row as the original's plain dicts have it: timestamps as epoch seconds."""
     return {
         key: value.timestamp() if isinstance(value, datetime) else value
-        for key, value in row._mapping.items()
+        for key, value in zip(keys, row, strict=True)
     }
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
+    exists,
     insert,
     literal_column,
     null,
@@ -85,8 +86,34 @@ COMPLETE_NODE = _UPDATE_NODE.values(
 FAIL_NODE = _UPDATE_NODE.values(
     status=NodeStatus.FAILED.value, finished_at=bindparam("finished_at"), error=bindparam("err")
 )
+# fail_node_and_finish_run: the run is failed only if the node exists, so the
+# two statements can be sent together and the node's rowcount read after.
+FINISH_RUN_IF_NODE = (
+    update(dag_runs)
+    .where(
+        _R.run_id == bindparam("rid"),
+        exists().where(_N.run_id == bindparam("rid"), _N.node_label == bindparam("label")),
+    )
+    .values(
+        status=bindparam("status"),
+        finished_at=bindparam("finished_at"),
+        sink_outputs_json=None,
+    )
+)
 INSERT_RUN = insert(dag_runs)
 INSERT_EDGE = insert(edge_traversals)
+# complete_node_with_edges, sent in one exchange (psycopg's pipeline): an edge
+# is inserted only if its node exists, so nothing is written for a node that
+# was never started (its UPDATE's rowcount, read after, says which).
+INSERT_EDGE_IF_NODE = insert(edge_traversals).from_select(
+    ["run_id", "upstream_label", "downstream_label", "traversed_at"],
+    select(
+        bindparam("run_id", type_=_E.run_id.type),
+        bindparam("upstream_label", type_=_E.upstream_label.type),
+        bindparam("downstream_label", type_=_E.downstream_label.type),
+        bindparam("traversed_at", type_=_E.traversed_at.type),
+    ).where(exists().where(_N.run_id == bindparam("run_id"), _N.node_label == bindparam("label"))),
+)
 RUN_EXISTS = select(_R.run_id).where(_R.run_id == bindparam("rid"))
 LOAD_IO_RUN = select(
     null().label("node_label"),
@@ -105,18 +132,24 @@ GET_NODE_EXECUTIONS = (
     .where(_N.run_id == bindparam("rid"))
     .order_by(_N.started_at, _N.node_label)
 )
+
+
+def _node_status_is(*statuses: NodeStatus) -> ColumnElement[bool]:
+    """`status IN (...)` for a fixed set, written as ORs of equalities: no IN
+    list to expand per call, and every engine plans it as the IN."""
+    return or_(*(_N.status == status.value for status in statuses))
+
+
 GET_NODE_OUTPUT = select(_N.output_json).where(
     _N.run_id == bindparam("rid"),
     _N.node_label == bindparam("label"),
-    _N.status.in_([NodeStatus.COMPLETED.value, NodeStatus.SKIPPED.value]),
+    _node_status_is(NodeStatus.COMPLETED, NodeStatus.SKIPPED),
 )
 GET_PENDING_NODES = (
     select(_N.node_label)
     .where(
         _N.run_id == bindparam("rid"),
-        _N.status.in_(
-            [NodeStatus.PENDING.value, NodeStatus.RUNNING.value, NodeStatus.FAILED.value]
-        ),
+        _node_status_is(NodeStatus.PENDING, NodeStatus.RUNNING, NodeStatus.FAILED),
     )
     .order_by(_N.started_at, _N.node_label)
 )
@@ -288,3 +321,9 @@ def recent_statements(params: frozenset[str], lateral: bool) -> tuple[Select[Any
     )
     seed = roots.subquery("roots")
     return roots, _tree_statements(select(seed.c.run_id), lateral)
+
+
+@functools.cache
+def column_keys(statement: Select[Any]) -> tuple[str, ...]:
+    """The keys of a SELECT's columns, as the original's dicts name them."""
+    return tuple(str(column.key) for column in statement.selected_columns)

@@ -1,40 +1,60 @@
 """Units of work: how each call of the store reaches the database.
 
-A unit of work hands a call a `Connection` inside the transaction that call
-belongs to, and commits or rolls back as one. Two kinds:
+A unit of work runs one call's statements (a function given an `Executor`)
+as one transaction that commits once or rolls back whole. Two kinds:
 
-- `EngineUnitOfWork`, for a store that owns its connections: each call takes
-  a pooled connection and runs one transaction (SQLite writes `BEGIN
-  IMMEDIATE`; reads one snapshot), unless a `batch()` is open in the calling
-  context, whose connection it joins under a savepoint.
+- `EngineUnitOfWork`, for a store that owns its connections: each call
+  checks a driver connection out of the engine's pool and runs its
+  statements there with as few round trips as its promises allow (see
+  `drivers`): a single-statement read or write commits on its own, a
+  multi-statement read sees one snapshot, a multi-statement write is one
+  transaction (one exchange on psycopg). Inside an open `batch()` calls join
+  the batch's connection under a savepoint instead. A connection found
+  broken (a server restart, a killed session) is discarded and the call run
+  again on a fresh one, when that is safe: always for reads and for writes
+  that set values; a write that inserts is replayed only with a check that
+  can tell its own earlier commit from someone else's row (`on_replay`).
 - `CallerUnitOfWork`, for a store given the caller's `Connection` or ORM
   `Session`: every call runs under a savepoint inside the caller's current
-  transaction, so the caller's commit keeps the provenance writes with its
-  own rows and its rollback removes both, and a refused call leaves the
-  caller's transaction usable. The store never commits, rolls back or closes
-  the caller's connection.
+  transaction, through SQLAlchemy, so the caller's commit keeps the
+  provenance writes with its own rows and its rollback removes both, and a
+  refused call leaves the caller's transaction usable. The store never
+  commits, rolls back or closes the caller's connection.
 
 Both check payload sizes against the connection's limit before a write's
-first statement (`payload_limits`). They let SQLAlchemy's errors through:
-the repository interprets integrity errors and `dberrors` translates.
+first statement (`payload_limits`). They let SQLAlchemy's errors through
+(`execution` raises the driver's as SQLAlchemy's): the repository interprets
+integrity errors and `dberrors` translates.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from types import MappingProxyType
-from typing import Protocol
+from typing import Protocol, TypeVar, cast
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, exc
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import PoolProxiedConnection
 
 from dag_provenance import payload_limits
 from dag_provenance.dberrors import translated
-from dag_provenance.engine import WRITE_OPTION
+from dag_provenance.drivers import Driver, driver_for
+from dag_provenance.engine import ENDED_CLEAN
 from dag_provenance.errors import BatchThreadError, InvalidInputError
+from dag_provenance.execution import Executor, RawExecutor, SAExecutor, wrap_driver_error
+
+T = TypeVar("T")
+Work = Callable[[Executor], T]
+
+#: How many broken pooled connections one call may meet (each is discarded)
+#: before it gives up: more than a pool holds (5 + 10 overflow by default).
+MAX_RECONNECTS = 16
 
 
 class UnitOfWork(Protocol):
@@ -45,12 +65,31 @@ class UnitOfWork(Protocol):
         """The engine of the database the units run on."""
         ...
 
-    def write(self, payloads: payload_limits.Payloads = ()) -> AbstractContextManager[Connection]:
-        """A connection in a write transaction; `payloads` are checked first."""
+    def read(self, work: Work[T], *, snapshot: bool = False) -> T:
+        """Run `work`'s reads. `snapshot`: it reads several statements that
+        must see one state of the database."""
         ...
 
-    def read(self) -> AbstractContextManager[Connection]:
-        """A connection in a transaction that sees one snapshot."""
+    def write(
+        self,
+        work: Work[T],
+        *,
+        payloads: payload_limits.Payloads = (),
+        single: bool = False,
+        pipeline: bool = False,
+        on_replay: Callable[[], bool] | None = None,
+    ) -> T | None:
+        """Run `work`'s writes as one transaction, committed when this returns.
+
+        `payloads` are checked against the connection's limit first.
+        `single`: `work` sends one statement, which may commit on its own.
+        `pipeline`: `work` reads no result before it returns (outcomes are
+        read afterwards), so its statements may go in one exchange.
+        `on_replay`: for work that inserts rows, whose replay after a lost
+        connection may meet its own earlier commit: called when a replay
+        fails on a constraint, it says whether the database holds exactly
+        what this call wrote (then the call succeeded, and this returns None).
+        """
         ...
 
     def batch(self) -> AbstractContextManager[None]:
@@ -61,10 +100,25 @@ class UnitOfWork(Protocol):
 class _Batch:
     """An open batch of an `EngineUnitOfWork`: its connection and owning thread."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: PoolProxiedConnection, executor: RawExecutor) -> None:
         self.connection = connection
+        self.executor = executor
         self.thread = threading.get_ident()
         self.is_open = True
+        self._names = itertools.count()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[RawExecutor]:
+        """A savepoint around the block: if it raises, only its work is undone."""
+        name = f"dag_provenance_{next(self._names)}"
+        self.executor.control(f"SAVEPOINT {name}")
+        try:
+            yield self.executor
+        except BaseException:
+            with contextlib.suppress(exc.DBAPIError):  # the original error matters
+                self.executor.control(f"ROLLBACK TO SAVEPOINT {name}")
+            raise
+        self.executor.control(f"RELEASE SAVEPOINT {name}")
 
 
 _batches: ContextVar[Mapping[EngineUnitOfWork, _Batch]] = ContextVar(
@@ -74,52 +128,151 @@ _batches: ContextVar[Mapping[EngineUnitOfWork, _Batch]] = ContextVar(
 
 
 class EngineUnitOfWork:
-    """One pooled connection and one transaction per call, or the open batch's.
-
-    Writes ask SQLite for `BEGIN IMMEDIATE` (the write lock up front, so two
-    writers never deadlock); reads see one snapshot of the database across
-    their statements (a plain BEGIN on SQLite's WAL, REPEATABLE READ on the
-    servers).
-    """
+    """Each call on a pooled driver connection of its own (see the module)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
-        self._read_engine = (
-            engine
-            if engine.dialect.name == "sqlite"
-            else engine.execution_options(isolation_level="REPEATABLE READ")
-        )
+        self._dialect = engine.dialect
 
     @property
     def engine(self) -> Engine:
         return self._engine
 
-    @contextmanager
-    def write(self, payloads: payload_limits.Payloads = ()) -> Iterator[Connection]:
-        with self._unit(self._write_engine, payloads) as conn:
-            yield conn
-
-    @contextmanager
-    def read(self) -> Iterator[Connection]:
-        with self._unit(self._read_engine, ()) as conn:
-            yield conn
-
-    @contextmanager
-    def _unit(self, engine: Engine, payloads: payload_limits.Payloads) -> Iterator[Connection]:
-        """Inside a batch each call runs under a savepoint, so a refused call
-        leaves the batch as it was before that call."""
+    def read(self, work: Work[T], *, snapshot: bool = False) -> T:
         batch = self._open_batch()
         if batch is not None:
-            with batch.connection.begin_nested():
+            with batch.savepoint() as executor:
+                return work(executor)
+
+        def once(executor: RawExecutor, driver: Driver) -> T:
+            conn = executor.driver_connection
+            if not snapshot:
+                result = work(executor)
+            else:
+                with executor.driver_errors("pipeline"), driver.pipeline(conn):
+                    if driver.begin_snapshot:
+                        executor.control(driver.begin_snapshot)
+                    result = work(executor)
+            if driver.in_transaction(conn):
+                executor.commit()
+            return result
+
+        # Without `on_replay` a run never ends in None: it returns or raises.
+        return cast(T, self._run(once, replay=True, on_replay=None))
+
+    def write(
+        self,
+        work: Work[T],
+        *,
+        payloads: payload_limits.Payloads = (),
+        single: bool = False,
+        pipeline: bool = False,
+        on_replay: Callable[[], bool] | None = None,
+    ) -> T | None:
+        batch = self._open_batch()
+        if batch is not None:
+            with batch.savepoint() as executor:
                 if payloads:
-                    payload_limits.check(batch.connection, payloads)
-                yield batch.connection
-            return
-        with engine.connect() as conn, conn.begin():
+                    payload_limits.check(executor, payloads)
+                return work(executor)
+
+        def once(executor: RawExecutor, driver: Driver) -> T:
+            conn = executor.driver_connection
             if payloads:
-                payload_limits.check(conn, payloads)
-            yield conn
+                payload_limits.check(executor, payloads)
+            if single and driver.autocommits(conn):
+                return work(executor)
+            with (
+                executor.driver_errors("pipeline"),
+                driver.pipeline(conn) if pipeline else contextlib.nullcontext(),
+            ):
+                if driver.begin_write:
+                    executor.control(driver.begin_write)
+                result = work(executor)
+                if driver.begin_write:
+                    executor.control("COMMIT")
+            if driver.in_transaction(conn):
+                executor.commit()
+            return result
+
+        return self._run(once, replay=True, on_replay=on_replay)
+
+    def _run(
+        self,
+        once: Callable[[RawExecutor, Driver], T],
+        *,
+        replay: bool,
+        on_replay: Callable[[], bool] | None,
+    ) -> T | None:
+        """Run `once` on a pooled connection; on a connection found broken,
+        discard it and run again on another (up to `MAX_RECONNECTS`)."""
+        for attempt in itertools.count():
+            connection, executor, observed = self._checkout()
+            conn = executor.driver_connection
+            driver = driver_for(conn)
+            try:
+                executor.call(driver.acquire, "acquire")
+                result = once(executor, driver)
+                connection.info[ENDED_CLEAN] = True
+                return result
+            except exc.IntegrityError:
+                self._end(connection, executor, driver)
+                if attempt > 0 and on_replay is not None and on_replay():
+                    return None
+                raise
+            except exc.DBAPIError as e:
+                if not e.connection_invalidated:
+                    self._end(connection, executor, driver)
+                    raise
+                connection.invalidate(e)
+                if not replay or attempt >= MAX_RECONNECTS:
+                    raise
+            except BaseException:
+                self._end(connection, executor, driver)
+                raise
+            finally:
+                if connection.is_valid:
+                    with contextlib.suppress(Exception):
+                        driver.release(conn)
+                (observed or connection).close()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _checkout(self) -> tuple[PoolProxiedConnection, RawExecutor, Connection | None]:
+        """A pooled connection and its executor. An engine someone observes
+        (cursor-execute listeners, `echo`) lends a SQLAlchemy Connection, so
+        the executor can pass every statement through the listeners."""
+        engine = self._engine
+        if engine.echo or _has_cursor_listeners(engine):
+            observed = engine.connect()
+            connection = observed.connection
+            executor = RawExecutor(
+                connection.driver_connection, self._dialect, connection.info, observed
+            )
+            return connection, executor, observed
+        try:
+            connection = engine.raw_connection()
+        except self._dialect.loaded_dbapi.Error as e:
+            # Engine.connect wraps a failed connect in SQLAlchemy's error; the
+            # pool, which raw_connection calls directly, does not.
+            raise wrap_driver_error(e, self._dialect, None, "connect", None) from e
+        return (
+            connection,
+            RawExecutor(connection.driver_connection, self._dialect, connection.info),
+            None,
+        )
+
+    @staticmethod
+    def _end(connection: PoolProxiedConnection, executor: RawExecutor, driver: Driver) -> None:
+        """After a failed unit: roll back what it left open (if the connection
+        still works; if not, it is discarded)."""
+        if not connection.is_valid:
+            return
+        try:
+            if driver.in_transaction(executor.driver_connection):
+                executor.rollback()
+            connection.info[ENDED_CLEAN] = True
+        except exc.DBAPIError as e:
+            connection.invalidate(e)
 
     def _open_batch(self) -> _Batch | None:
         """The batch of this unit of work open in the calling context, if any."""
@@ -148,17 +301,30 @@ class EngineUnitOfWork:
         with translated():
             outer = self._open_batch()
             if outer is not None:
-                with outer.connection.begin_nested():
+                with outer.savepoint():
                     yield
                 return
-            with self._write_engine.connect() as conn, conn.begin():
-                batch = _Batch(conn)
-                token = _batches.set({**_batches.get(), self: batch})
-                try:
-                    yield
-                finally:
-                    batch.is_open = False
-                    _batches.reset(token)
+            connection, executor, observed = self._checkout()
+            conn = executor.driver_connection
+            driver = driver_for(conn)
+            batch = _Batch(connection, executor)
+            token = _batches.set({**_batches.get(), self: batch})
+            try:
+                executor.call(driver.acquire, "acquire")
+                executor.control(driver.begin_write or "BEGIN")
+                yield
+                executor.control("COMMIT")
+                connection.info[ENDED_CLEAN] = True
+            except BaseException:
+                self._end(connection, executor, driver)
+                raise
+            finally:
+                batch.is_open = False
+                _batches.reset(token)
+                if connection.is_valid:
+                    with contextlib.suppress(Exception):
+                        driver.release(conn)
+                (observed or connection).close()
 
 
 class CallerUnitOfWork:
@@ -196,22 +362,36 @@ class CallerUnitOfWork:
         with self._owner.begin_nested():
             yield self._owner
 
-    @contextmanager
-    def write(self, payloads: payload_limits.Payloads = ()) -> Iterator[Connection]:
-        with self._savepoint() as conn:
-            if payloads:
-                payload_limits.check(conn, payloads)
-            yield conn
-
-    def read(self) -> AbstractContextManager[Connection]:
+    def read(self, work: Work[T], *, snapshot: bool = False) -> T:
         # A savepoint for reads too: a failing statement must not abort the
         # caller's transaction (PostgreSQL would refuse everything after it).
-        return self._savepoint()
+        with self._savepoint() as conn:
+            return work(SAExecutor(conn))
+
+    def write(
+        self,
+        work: Work[T],
+        *,
+        payloads: payload_limits.Payloads = (),
+        single: bool = False,
+        pipeline: bool = False,
+        on_replay: Callable[[], bool] | None = None,
+    ) -> T | None:
+        with self._savepoint() as conn:
+            executor = SAExecutor(conn)
+            if payloads:
+                payload_limits.check(executor, payloads)
+            return work(executor)
 
     @contextmanager
     def batch(self) -> Iterator[None]:
         with translated(), self._savepoint():
             yield
+
+
+def _has_cursor_listeners(engine: Engine) -> bool:
+    dispatch = engine.dispatch
+    return bool(dispatch.before_cursor_execute) or bool(dispatch.after_cursor_execute)
 
 
 def _begin_sqlite_transaction(conn: Connection) -> None:
@@ -230,3 +410,6 @@ def _begin_sqlite_transaction(conn: Connection) -> None:
     driver = conn.connection.driver_connection
     if driver is not None and not driver.in_transaction:
         driver.execute("BEGIN")
+
+
+__all__ = ["MAX_RECONNECTS", "CallerUnitOfWork", "EngineUnitOfWork", "UnitOfWork"]

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, exc, insert, text
 from sqlalchemy.pool import QueuePool
 
 from dag_provenance import DagProvenance, DagRun, NodeStatus, RunStatus
+from dag_provenance.engine import make_engine
 from dag_provenance.orm import node_executions
 
 from .conftest import CLOCK_START, Clock
@@ -479,3 +480,25 @@ def test_an_engine_is_used_as_given_and_left_open(empty_engine: Engine, new_id: 
     assert isinstance(pool, QueuePool)
     assert pool.checkedin() >= 1
     assert DagProvenance(empty_engine).get_run(run_id) is not None
+
+
+def test_a_read_leaves_no_snapshot_behind_on_its_pooled_connection(
+    provenance: DagProvenance, new_id: NewId
+) -> None:
+    """Each read sees what was committed before it, though its pooled
+    connection served an earlier read (whose snapshot must have ended)."""
+    run_id = new_id("run")
+    other = make_engine(provenance.engine.url.render_as_string(hide_password=False))
+    try:
+        writer = DagProvenance(other)
+        def statuses() -> tuple[object, object]:
+            record, run = provenance.get_run(run_id), provenance.inspect_run(run_id)
+            return (record or {}).get("status"), (run.status if run else None)
+
+        assert statuses() == (None, None)
+        writer.create_run(run_id, "tests:fresh", {})
+        assert statuses() == ("running", "running")
+        writer.finish_run(run_id, "completed")
+        assert statuses() == ("completed", "completed")
+    finally:
+        other.dispose()

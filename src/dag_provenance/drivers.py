@@ -1,0 +1,123 @@
+"""What differs between DBAPI drivers when the store runs its own
+transactions on a driver connection: how a transaction begins, how to tell
+whether one is open without asking the server, and what a single statement
+does on its own. One class per driver; anything else gets the DBAPI
+defaults (every unit ends with `commit()` or `rollback()`).
+
+The aim is the fewest round trips that keep each promise:
+
+- a single statement commits on its own where the connection autocommits
+  (SQLite with `isolation_level=None`, as `engine.configure_sqlite` sets it;
+  psycopg switched to autocommit for the unit), so it needs no BEGIN/COMMIT;
+- a transaction that reads several statements sees one snapshot;
+- writes of several statements are one transaction, and on psycopg they go
+  in one exchange (pipeline mode).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+
+class Driver:
+    """The DBAPI defaults: implicit transactions, ended by commit/rollback."""
+
+    begin_write: str | None = None
+    """What starts a write transaction (None: the first statement does)."""
+    begin_snapshot: str | None = None
+    """What starts a multi-statement read that must see one snapshot."""
+
+    def acquire(self, connection: Any) -> None:
+        """Ready a connection checked out for the store's own units."""
+
+    def release(self, connection: Any) -> None:
+        """Leave the connection as the pool's other users expect it."""
+
+    def autocommits(self, connection: Any) -> bool:
+        """Whether a single statement commits on its own on `connection`."""
+        return False
+
+    def in_transaction(self, connection: Any) -> bool:
+        """Whether a transaction is open (unknown: assume so, and end it)."""
+        return True
+
+    def pipeline(self, connection: Any) -> AbstractContextManager[Any]:
+        """Queue the statements of the block and send them in one exchange."""
+        return contextlib.nullcontext()
+
+
+class SQLiteDriver(Driver):
+    """pysqlite: `BEGIN IMMEDIATE` takes the write lock up front (two writers
+    never deadlock upgrading a read lock); a deferred `BEGIN` reads one WAL
+    snapshot. With `isolation_level=None` each statement otherwise commits on
+    its own; with pysqlite's legacy default it opens a transaction before
+    DML, which `in_transaction` reports and the unit commits."""
+
+    begin_write = "BEGIN IMMEDIATE"
+    begin_snapshot = "BEGIN"
+
+    def autocommits(self, connection: Any) -> bool:
+        return connection.isolation_level is None
+
+    def in_transaction(self, connection: Any) -> bool:
+        return bool(connection.in_transaction)
+
+
+class PsycopgDriver(Driver):
+    """psycopg 3: autocommit for the store's units (switched on the client,
+    no round trip), so a single statement is one exchange; explicit BEGIN for
+    transactions; pipeline mode sends a transaction's statements together.
+    Switched back on release: SQLAlchemy's own connections expect implicit
+    transactions."""
+
+    begin_write = "BEGIN"
+    begin_snapshot = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+
+    def acquire(self, connection: Any) -> None:
+        if not connection.autocommit:
+            connection.autocommit = True
+
+    def release(self, connection: Any) -> None:
+        if connection.autocommit and not connection.closed and not self.in_transaction(connection):
+            connection.autocommit = False
+
+    def autocommits(self, connection: Any) -> bool:
+        return bool(connection.autocommit)
+
+    def in_transaction(self, connection: Any) -> bool:
+        # psycopg.pq.TransactionStatus: IDLE = 0, UNKNOWN = 4 (connection gone).
+        return int(connection.info.transaction_status) not in (0, 4)
+
+    @contextlib.contextmanager
+    def pipeline(self, connection: Any) -> Iterator[Any]:
+        with connection.pipeline() as pipeline:
+            yield pipeline
+
+
+class PyMySQLDriver(Driver):
+    """PyMySQL with autocommit off (SQLAlchemy's default): the first
+    statement opens a transaction (InnoDB's REPEATABLE READ, set when the
+    connection is made, gives a multi-statement read one snapshot), and every
+    unit ends it: the server's IN_TRANS status flag is not set by a plain
+    SELECT, whose snapshot would otherwise outlive the unit."""
+
+    _AUTOCOMMIT = 2  # pymysql.constants.SERVER_STATUS.SERVER_STATUS_AUTOCOMMIT
+
+    def autocommits(self, connection: Any) -> bool:
+        return bool(connection.server_status & self._AUTOCOMMIT)
+
+
+_GENERIC = Driver()
+_BY_MODULE: dict[str, Driver] = {
+    "sqlite3": SQLiteDriver(),
+    "psycopg": PsycopgDriver(),
+    "pymysql": PyMySQLDriver(),
+}
+
+
+def driver_for(connection: Any) -> Driver:
+    """The driver strategy for a DBAPI connection object."""
+    return _BY_MODULE.get(type(connection).__module__.split(".")[0], _GENERIC)
