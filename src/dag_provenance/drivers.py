@@ -27,6 +27,8 @@ class Driver:
 
     begin_write: str | None = None
     """What starts a write transaction (None: the first statement does)."""
+    needs_acquire = False
+    """Whether `acquire` and `release` do anything (skipped when not)."""
     begin_snapshot: str | None = None
     """What starts a multi-statement read that must see one snapshot."""
 
@@ -75,6 +77,7 @@ class PsycopgDriver(Driver):
 
     begin_write = "BEGIN"
     begin_snapshot = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+    needs_acquire = True
 
     def acquire(self, connection: Any) -> None:
         if not connection.autocommit:
@@ -118,6 +121,13 @@ _BY_MODULE: dict[str, Driver] = {
 }
 
 
+_BY_TYPE: dict[type, Driver] = {}
+
+
 def driver_for(connection: Any) -> Driver:
     """The driver strategy for a DBAPI connection object."""
-    return _BY_MODULE.get(type(connection).__module__.split(".")[0], _GENERIC)
+    kind = type(connection)
+    driver = _BY_TYPE.get(kind)
+    if driver is None:
+        driver = _BY_TYPE[kind] = _BY_MODULE.get(kind.__module__.split(".")[0], _GENERIC)
+    return driver

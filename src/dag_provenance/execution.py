@@ -23,6 +23,7 @@ Both executors return rows as plain tuples.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -102,16 +103,15 @@ class Prepared:
         if self.expanding is not None:
             return self._expanded(self.expanding, params)
         values = {**self.defaults, **params} if params else self.defaults
-        processors = self.bind_processors
         if self.positional:
             return self.sql, tuple(
-                processors[name](values[name]) if name in processors else values[name]
-                for name in self.names
+                [values[n] if p is None else p(values[n]) for n, p in self._ordered]
             )
-        return self.sql, {
-            name: processors[name](values[name]) if name in processors else values[name]
-            for name in self.names
-        }
+        return self.sql, {n: values[n] if p is None else p(values[n]) for n, p in self._ordered}
+
+    @functools.cached_property
+    def _ordered(self) -> tuple[tuple[str, Processor | None], ...]:
+        return tuple((name, self.bind_processors.get(name)) for name in self.names)
 
     def _expanded(self, compiled: SQLCompiler, params: Params | None) -> tuple[str, Any]:
         state = compiled.construct_expanded_state(dict(params or {}))
@@ -131,15 +131,16 @@ class Prepared:
 
     def rows(self, raw: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
         """The driver's rows with the result types' processing applied."""
+        if self.result_processors is None:
+            return [tuple(r) for r in raw]
+        return [self.row(r) for r in raw]
+
+    def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
+        """One driver row with the result types' processing applied."""
         processors = self.result_processors
         if processors is None:
-            return [tuple(row) for row in raw]
-        return [
-            tuple(
-                value if p is None else p(value) for p, value in zip(processors, row, strict=True)
-            )
-            for row in raw
-        ]
+            return tuple(raw)
+        return tuple([v if p is None else p(v) for p, v in zip(processors, raw, strict=True)])
 
 
 def compile_for(
@@ -268,25 +269,25 @@ class RawExecutor:
 
     def _send(self, cursor: Any, sql: str, args: Any, many: bool = False) -> None:
         observed = self._observed
-        if observed is None:
-            with self._driver_errors(sql, args):
-                if args is None:
-                    cursor.execute(sql)
-                else:
-                    (cursor.executemany if many else cursor.execute)(sql, args)
-            return
-        context = _StatementContext(many)
-        for listener in observed.dispatch.before_cursor_execute:
-            sql, args = listener(observed, cursor, sql, args, context, many)
-        if observed.engine.echo:
-            observed.engine.logger.info("%s", sql)
-            observed.engine.logger.info("[dag-provenance] %r", args)
-        with self._driver_errors(sql, args):
+        context = None
+        if observed is not None:
+            context = _StatementContext(many)
+            for listener in observed.dispatch.before_cursor_execute:
+                sql, args = listener(observed, cursor, sql, args, context, many)
+            if observed.engine.echo:
+                observed.engine.logger.info("%s", sql)
+                observed.engine.logger.info("[dag-provenance] %r", args)
+        try:
             if args is None:
                 cursor.execute(sql)
+            elif many:
+                cursor.executemany(sql, args)
             else:
-                (cursor.executemany if many else cursor.execute)(sql, args)
-        observed.dispatch.after_cursor_execute(observed, cursor, sql, args, context, many)
+                cursor.execute(sql, args)
+        except self._error as e:
+            raise wrap_driver_error(e, self.dialect, self._conn, sql, args) from e
+        if observed is not None:
+            observed.dispatch.after_cursor_execute(observed, cursor, sql, args, context, many)
 
     def _run(self, statement: ClauseElement, params: Params | None) -> tuple[Prepared, Any]:
         prepared = prepared_statements.get(statement, self.dialect, params)
@@ -297,16 +298,20 @@ class RawExecutor:
 
     def all(self, statement: ClauseElement, params: Params | None = None) -> list[tuple[Any, ...]]:
         prepared, cursor = self._run(statement, params)
-        with self._driver_errors(prepared.sql, None):
+        try:
             return prepared.rows(cursor.fetchall())
+        except self._error as e:
+            raise wrap_driver_error(e, self.dialect, self._conn, prepared.sql, None) from e
 
     def first(
         self, statement: ClauseElement, params: Params | None = None
     ) -> tuple[Any, ...] | None:
         prepared, cursor = self._run(statement, params)
-        with self._driver_errors(prepared.sql, None):
+        try:
             row = cursor.fetchone()
-        return None if row is None else prepared.rows([row])[0]
+        except self._error as e:
+            raise wrap_driver_error(e, self.dialect, self._conn, prepared.sql, None) from e
+        return None if row is None else prepared.row(row)
 
     def execute(self, statement: ClauseElement, params: Params | None = None) -> Outcome:
         return _DriverOutcome(self._run(statement, params)[1])
@@ -320,11 +325,10 @@ class RawExecutor:
         self, queries: Sequence[tuple[ClauseElement, Params]]
     ) -> list[list[tuple[Any, ...]]]:
         started = [self._run(statement, params) for statement, params in queries]
-        results = []
-        for prepared, cursor in started:
-            with self._driver_errors(prepared.sql, None):
-                results.append(prepared.rows(cursor.fetchall()))
-        return results
+        try:
+            return [prepared.rows(cursor.fetchall()) for prepared, cursor in started]
+        except self._error as e:
+            raise wrap_driver_error(e, self.dialect, self._conn, "fetch", None) from e
 
     def control(self, sql: str) -> None:
         """Send a transaction control statement (BEGIN, COMMIT, SAVEPOINT ...)."""

@@ -96,7 +96,8 @@ class DagProvenance:
         else:
             with translated():
                 engine, self._engine_key = shared_engines.acquire(db_path)
-            self.unit_of_work = EngineUnitOfWork(engine)
+            threads = shared_engines.thread_connections(self._engine_key)
+            self.unit_of_work = EngineUnitOfWork(engine, threads)
         self.engine = self.unit_of_work.engine
         self.db_path = self._sqlite_path()
         self._initiator_var = initiator_var

@@ -45,7 +45,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from dag_provenance import payload_limits
 from dag_provenance.dberrors import translated
 from dag_provenance.drivers import Driver, driver_for
-from dag_provenance.engine import ENDED_CLEAN
+from dag_provenance.engine import ENDED_CLEAN, ThreadConnections
 from dag_provenance.errors import BatchThreadError, InvalidInputError
 from dag_provenance.execution import Executor, RawExecutor, SAExecutor, wrap_driver_error
 
@@ -130,9 +130,10 @@ _batches: ContextVar[Mapping[EngineUnitOfWork, _Batch]] = ContextVar(
 class EngineUnitOfWork:
     """Each call on a pooled driver connection of its own (see the module)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, threads: ThreadConnections | None = None) -> None:
         self._engine = engine
         self._dialect = engine.dialect
+        self._threads = threads
 
     @property
     def engine(self) -> Engine:
@@ -207,11 +208,12 @@ class EngineUnitOfWork:
         """Run `once` on a pooled connection; on a connection found broken,
         discard it and run again on another (up to `MAX_RECONNECTS`)."""
         for attempt in itertools.count():
-            connection, executor, observed = self._checkout()
+            connection, executor, observed, held = self._checkout()
             conn = executor.driver_connection
             driver = driver_for(conn)
             try:
-                executor.call(driver.acquire, "acquire")
+                if driver.needs_acquire:
+                    executor.call(driver.acquire, "acquire")
                 result = once(executor, driver)
                 connection.info[ENDED_CLEAN] = True
                 return result
@@ -231,16 +233,26 @@ class EngineUnitOfWork:
                 self._end(connection, executor, driver)
                 raise
             finally:
-                if connection.is_valid:
-                    with contextlib.suppress(Exception):
-                        driver.release(conn)
-                (observed or connection).close()
+                if held:
+                    if not connection.is_valid:
+                        self._threads.drop()  # type: ignore[union-attr]
+                else:
+                    if connection.is_valid and driver.needs_acquire:
+                        with contextlib.suppress(Exception):
+                            driver.release(conn)
+                    (observed or connection).close()
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _checkout(self) -> tuple[PoolProxiedConnection, RawExecutor, Connection | None]:
-        """A pooled connection and its executor. An engine someone observes
-        (cursor-execute listeners, `echo`) lends a SQLAlchemy Connection, so
-        the executor can pass every statement through the listeners."""
+    def _checkout(
+        self, own: bool = True
+    ) -> tuple[PoolProxiedConnection, RawExecutor, Connection | None, bool]:
+        """A pooled connection, its executor, the SQLAlchemy Connection lent
+        when the engine is observed, and whether the connection is the
+        thread's own (kept after the call; `own=False` never gives that).
+
+        An engine someone observes (cursor-execute listeners, `echo`) lends a
+        SQLAlchemy Connection, so the executor can pass every statement
+        through the listeners."""
         engine = self._engine
         if engine.echo or _has_cursor_listeners(engine):
             observed = engine.connect()
@@ -248,7 +260,12 @@ class EngineUnitOfWork:
             executor = RawExecutor(
                 connection.driver_connection, self._dialect, connection.info, observed
             )
-            return connection, executor, observed
+            return connection, executor, observed, False
+        if own and self._threads is not None:
+            kept = self._threads.take()
+            if kept is not None:
+                executor = RawExecutor(kept.driver_connection, self._dialect, kept.info)
+                return kept, executor, None, True
         try:
             connection = engine.raw_connection()
         except self._dialect.loaded_dbapi.Error as e:
@@ -259,6 +276,7 @@ class EngineUnitOfWork:
             connection,
             RawExecutor(connection.driver_connection, self._dialect, connection.info),
             None,
+            False,
         )
 
     @staticmethod
@@ -304,7 +322,7 @@ class EngineUnitOfWork:
                 with outer.savepoint():
                     yield
                 return
-            connection, executor, observed = self._checkout()
+            connection, executor, observed, _ = self._checkout(own=False)
             conn = executor.driver_connection
             driver = driver_for(conn)
             batch = _Batch(connection, executor)
