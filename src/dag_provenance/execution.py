@@ -137,10 +137,16 @@ class Prepared:
 
     def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
         """One driver row with the result types' processing applied."""
-        processors = self.result_processors
-        if processors is None:
+        if self.result_processors is None:
             return tuple(raw)
-        return tuple([v if p is None else p(v) for p, v in zip(processors, raw, strict=True)])
+        values = list(raw)
+        for i, process in self._processing:
+            values[i] = process(values[i])
+        return tuple(values)
+
+    @functools.cached_property
+    def _processing(self) -> tuple[tuple[int, Processor], ...]:
+        return tuple((i, p) for i, p in enumerate(self.result_processors or ()) if p is not None)
 
 
 def compile_for(

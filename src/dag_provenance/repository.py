@@ -16,6 +16,7 @@ file). The mapped classes in `orm` stay the schema's single definition.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -454,16 +455,16 @@ class DagProvenance:
     # Plain reads (dicts, epoch-float timestamps, as the original returns them)
 
     def _records(self, statement: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
-        keys = statements.column_keys(statement)
+        record = _recorder(statement)
         found = self.unit_of_work.read(lambda ex: ex.all(statement, params))
-        return [rows.record(keys, row) for row in found]
+        return [record(row) for row in found]
 
     @translating
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """A run record by id, or None."""
         params = {"rid": validate.text("run_id", run_id)}
         row = self._read_first(statements.GET_RUN, params)
-        return None if row is None else rows.record(statements.column_keys(statements.GET_RUN), row)
+        return None if row is None else _recorder(statements.GET_RUN)(row)
 
     @translating
     def get_node_executions(self, run_id: str) -> list[dict[str, Any]]:
@@ -614,6 +615,11 @@ class DagProvenance:
                 node = dag_run.nodes.get(label)
                 if node is not None:
                     node.io = io
+
+
+@functools.cache
+def _recorder(statement: Any) -> rows.Recorder:
+    return rows.Recorder(statements.column_keys(statement), statements.timestamp_columns(statement))
 
 
 def _cursor(after: object) -> tuple[datetime, str]:

@@ -37,12 +37,21 @@ _RUN_FIELDS_SET = frozenset(DagRun.model_fields) - {"io"}
 _NODE_FIELDS_SET = frozenset(NodeExecution.model_fields) - {"edges", "sub_dags", "io"}
 
 
-def record(keys: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
-    """A row as the original's plain dicts have it: timestamps as epoch seconds."""
-    return {
-        key: value.timestamp() if isinstance(value, datetime) else value
-        for key, value in zip(keys, row, strict=True)
-    }
+class Recorder:
+    """Turns a SELECT's rows into the original's plain dicts: by column
+    name, timestamps as epoch seconds."""
+
+    def __init__(self, keys: Sequence[str], timestamps: Iterable[int]) -> None:
+        self._keys = tuple(keys)
+        self._timestamps = tuple((i, self._keys[i]) for i in timestamps)
+
+    def __call__(self, row: Sequence[Any]) -> dict[str, Any]:
+        record = dict(zip(self._keys, row, strict=True))
+        for i, key in self._timestamps:
+            value = row[i]
+            if value is not None:
+                record[key] = value.timestamp()
+        return record
 
 
 def runs_from_rows(rows: Iterable[Any]) -> dict[str, DagRun]:

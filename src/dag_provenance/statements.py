@@ -33,6 +33,7 @@ from sqlalchemy.sql.expression import BindParameter, ColumnElement
 
 from dag_provenance.orm import dag_runs, edge_traversals, node_executions
 from dag_provenance.status import NodeStatus
+from dag_provenance.types import UTCDateTime
 
 # Load lists of node labels past this size are filtered in Python, so no
 # statement's parameter count grows with the caller's input.
@@ -327,3 +328,14 @@ def recent_statements(params: frozenset[str], lateral: bool) -> tuple[Select[Any
 def column_keys(statement: Select[Any]) -> tuple[str, ...]:
     """The keys of a SELECT's columns, as the original's dicts name them."""
     return tuple(str(column.key) for column in statement.selected_columns)
+
+
+@functools.cache
+def timestamp_columns(statement: Select[Any]) -> tuple[int, ...]:
+    """The positions of a SELECT's timestamp columns."""
+    return tuple(
+        i
+        for i, column in enumerate(statement.selected_columns)
+        if getattr(column.type, "python_type", None) is datetime
+        or isinstance(column.type, UTCDateTime)
+    )
