@@ -29,6 +29,8 @@ class Driver:
     """What starts a write transaction (None: the first statement does)."""
     needs_acquire = False
     """Whether `acquire` and `release` do anything (skipped when not)."""
+    pipelines = False
+    """Whether `pipeline` really queues statements (results come at its end)."""
     begin_snapshot: str | None = None
     """What starts a multi-statement read that must see one snapshot."""
 
@@ -78,6 +80,7 @@ class PsycopgDriver(Driver):
     begin_write = "BEGIN"
     begin_snapshot = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
     needs_acquire = True
+    pipelines = True
 
     def acquire(self, connection: Any) -> None:
         if not connection.autocommit:

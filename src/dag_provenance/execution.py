@@ -52,6 +52,9 @@ class Executor(Protocol):
     """Runs statements inside one unit of work."""
 
     dialect: Dialect
+    deferred: bool
+    """Statements are queued (pipelined): an outcome's rowcount can be read
+    only after the unit of work ends."""
     driver_connection: Any
     """The driver's own connection object."""
     info: dict[str, Any]
@@ -260,6 +263,10 @@ class RawExecutor:
         self._conn = dbapi_connection
         self._error = dialect.loaded_dbapi.Error
         self._observed = observed
+        self.deferred = False
+        self.end_with: str | None = None
+        """A statement (COMMIT) to queue after the queries of `all_of`, so it
+        goes in their exchange; the unit of work sets it for pipelined reads."""
 
     @contextmanager
     def _driver_errors(self, sql: str, args: Any) -> Iterator[None]:
@@ -331,14 +338,25 @@ class RawExecutor:
         self, queries: Sequence[tuple[ClauseElement, Params]]
     ) -> list[list[tuple[Any, ...]]]:
         started = [self._run(statement, params) for statement, params in queries]
+        if self.end_with is not None:
+            end, self.end_with = self.end_with, None
+            self.control(end)
         try:
             return [prepared.rows(cursor.fetchall()) for prepared, cursor in started]
         except self._error as e:
             raise wrap_driver_error(e, self.dialect, self._conn, "fetch", None) from e
 
     def control(self, sql: str) -> None:
-        """Send a transaction control statement (BEGIN, COMMIT, SAVEPOINT ...)."""
-        self._send(self._conn.cursor(), sql, None)
+        """Send a transaction control statement (BEGIN, COMMIT, SAVEPOINT ...).
+        Like SQLAlchemy's own, these are logged but not passed to cursor
+        listeners (SQLAlchemy reports transactions through other events)."""
+        observed = self._observed
+        if observed is not None and observed.engine.echo:
+            observed.engine.logger.info("%s", sql)
+        try:
+            self._conn.cursor().execute(sql)
+        except self._error as e:
+            raise wrap_driver_error(e, self.dialect, self._conn, sql, None) from e
 
     def commit(self) -> None:
         with self._driver_errors("COMMIT", None):
@@ -359,6 +377,7 @@ class SAExecutor:
 
     def __init__(self, connection: Connection) -> None:
         self.dialect = connection.dialect
+        self.deferred = False
         self.driver_connection = connection.connection.driver_connection
         self.info = connection.connection.info
         self._conn = connection

@@ -368,11 +368,15 @@ class DagProvenance:
 
         def work(ex: Executor) -> Outcome:
             completed = ex.execute(statements.COMPLETE_NODE, params)
-            if edge_rows:
-                # One statement per edge, inserted only if the node exists, so
-                # all of them can go in the unit's one exchange; the rowcount
-                # read afterwards says whether the node was there.
+            if not edge_rows:
+                return completed
+            if ex.deferred:
+                # Pipelined: every statement goes in the unit's one exchange,
+                # so each edge is inserted only if the node exists, and the
+                # node's rowcount, read afterwards, says whether it did.
                 ex.many(statements.INSERT_EDGE_IF_NODE, edge_rows)
+            elif completed.rowcount:
+                ex.many(statements.INSERT_EDGE, [_plain_edge(row) for row in edge_rows])
             return completed
 
         try:
@@ -568,8 +572,9 @@ class DagProvenance:
         roots, tree = statements.recent_statements(frozenset(params), self._lateral)
 
         def work(ex: Executor) -> tuple[list[str], dict[str, DagRun]]:
-            root_ids = [row[0] for row in ex.all(roots, params)]
-            return root_ids, (_load_tree(ex, tree, params) if root_ids else {})
+            # The tree statements find their roots themselves: all four go together.
+            found, by_id = _load_tree_with(ex, tree, params, True, roots)
+            return [row[0] for row in found], by_id
 
         root_ids, by_id = self.unit_of_work.read(work, snapshot=True)
         return [by_id[rid] for rid in root_ids]
@@ -617,6 +622,10 @@ class DagProvenance:
                     node.io = io
 
 
+def _plain_edge(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in row.items() if key != "label"}
+
+
 @functools.cache
 def _recorder(statement: Any) -> rows.Recorder:
     return rows.Recorder(statements.column_keys(statement), statements.timestamp_columns(statement))
@@ -638,16 +647,30 @@ def _load_tree(
     nodes and edges and its sub-DAG runs hung under their composite nodes.
     Three statements, whatever the tree's depth or breadth, sent together
     where the driver can."""
-    run_rows, node_rows, edge_rows = ex.all_of(
-        [(tree.runs, params), (tree.nodes, params), (tree.edges, params)]
-    )
+    return _load_tree_with(ex, tree, params, attach, None)[1]
+
+
+def _load_tree_with(
+    ex: Executor,
+    tree: statements.TreeStatements,
+    params: dict[str, Any],
+    attach: bool,
+    roots: Any,
+) -> tuple[list[tuple[Any, ...]], dict[str, DagRun]]:
+    """`_load_tree`, and first the rows of `roots` (a SELECT sent with them)."""
+    queries = [(tree.runs, params), (tree.nodes, params), (tree.edges, params)]
+    if roots is not None:
+        queries.insert(0, (roots, params))
+    results = ex.all_of(queries)
+    root_rows = results.pop(0) if roots is not None else []
+    run_rows, node_rows, edge_rows = results
     runs = rows.runs_from_rows(run_rows)
     if runs:
         rows.add_nodes(runs, node_rows)
         rows.add_edges(runs, edge_rows)
         if attach:
             attach_sub_dags(runs.values())
-    return runs
+    return root_rows, runs
 
 
 __all__ = ["DagProvenance", "RunCursor"]

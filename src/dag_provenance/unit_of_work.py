@@ -153,7 +153,12 @@ class EngineUnitOfWork:
                 with executor.driver_errors("pipeline"), driver.pipeline(conn):
                     if driver.begin_snapshot:
                         executor.control(driver.begin_snapshot)
+                    if driver.pipelines:
+                        executor.end_with = "COMMIT"
                     result = work(executor)
+                    if executor.end_with is not None:  # `work` sent no all_of
+                        executor.end_with = None
+                        executor.control("COMMIT")
             if driver.in_transaction(conn):
                 executor.commit()
             return result
@@ -189,6 +194,7 @@ class EngineUnitOfWork:
             ):
                 if driver.begin_write:
                     executor.control(driver.begin_write)
+                executor.deferred = pipeline and driver.pipelines
                 result = work(executor)
                 if driver.begin_write:
                     executor.control("COMMIT")
