@@ -99,8 +99,18 @@ class PsycopgDriver(Driver):
 
     @contextlib.contextmanager
     def pipeline(self, connection: Any) -> Iterator[Any]:
-        with connection.pipeline() as pipeline:
+        # Ended by hand: leaving psycopg's `with` block with an error (a
+        # refused statement aborts the pipeline) makes it log "error ignored
+        # terminating" for every refused call. The unit of work rolls back.
+        pipeline = connection.pipeline()
+        pipeline.__enter__()
+        try:
             yield pipeline
+        except BaseException:
+            with contextlib.suppress(Exception):
+                pipeline.__exit__(None, None, None)
+            raise
+        pipeline.__exit__(None, None, None)
 
 
 class PyMySQLDriver(Driver):

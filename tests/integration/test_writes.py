@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -617,3 +618,23 @@ def test_unicode_payloads_round_trip_exactly(provenance: DagProvenance, new_id: 
     (node,) = provenance.get_node_executions(run_id)
     assert node["input_json"] == '{"t": "\U0001f680 \u00df"}'
     assert node["output_json"] == '"\u0627\u0644\u0639\u0631\u0628\u064a\u0629"'
+
+
+def test_a_refused_write_leaves_nothing_in_the_logs(
+    provenance: DagProvenance, new_id: NewId, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refused call is an answer, not an incident: no driver warning about it
+    (psycopg logs one when a refused statement aborts a pipeline left carelessly)."""
+    run_id = new_id("run")
+    provenance.create_run(run_id, "pkg:dag", {})
+    provenance.record_node_start(run_id, "a", "{}")
+    provenance.complete_node_with_edges(run_id, "a", "1", [("a", "b"), ("a", "c")])
+    with caplog.at_level(logging.WARNING):
+        with pytest.raises(DuplicateEdgeError):
+            provenance.complete_node_with_edges(run_id, "a", "2", [("a", "b")])
+        with pytest.raises(DuplicateRunError):
+            provenance.create_run(run_id, "pkg:dag", {})
+        with pytest.raises(NodeNotFoundError):
+            provenance.fail_node_and_finish_run(run_id, "never-started", "boom")
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert provenance.get_node_output(run_id, "a") == "1"
