@@ -97,5 +97,5 @@ CLOCK_START = datetime(2031, 5, 17, 9, 30, 0, 123457, tzinfo=UTC)
 def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
     """Controls the timestamps the store writes, so ordering tests need no sleeping."""
     fake = Clock(CLOCK_START, timedelta(seconds=1))
-    monkeypatch.setattr("dag_provenance.repository._now", fake)
+    monkeypatch.setattr("dag_provenance.operations._now", fake)
     yield fake
