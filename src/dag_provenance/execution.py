@@ -200,10 +200,28 @@ class _Statements:
             Dialect, dict[_CacheKey, tuple[ClauseElement, Prepared]]
         ] = weakref.WeakKeyDictionary()
 
-    def get(self, statement: ClauseElement, dialect: Dialect, params: Params | None) -> Prepared:
+    def for_dialect(self, dialect: Dialect) -> dict[_CacheKey, tuple[ClauseElement, Prepared]]:
+        """The cache of one dialect (an executor keeps it for its calls)."""
         cache = self._by_dialect.get(dialect)
         if cache is None:
             cache = self._by_dialect.setdefault(dialect, {})
+        return cache
+
+    def get(self, statement: ClauseElement, dialect: Dialect, params: Params | None) -> Prepared:
+        return self.get_in(self.for_dialect(dialect), statement, dialect, params)
+
+    @staticmethod
+    def get_in(
+        cache: dict[_CacheKey, tuple[ClauseElement, Prepared]],
+        statement: ClauseElement,
+        dialect: Dialect,
+        params: Params | None,
+    ) -> Prepared:
+        """`get`, given the dialect's cache."""
+        if not isinstance(statement, Insert):
+            hit = cache.get((id(statement), None))
+            if hit is not None and hit[0] is statement:
+                return hit[1]
         columns = frozenset(params) if isinstance(statement, Insert) and params else None
         key = (id(statement), columns)
         hit = cache.get(key)
@@ -263,6 +281,7 @@ class RawExecutor:
         self._conn = dbapi_connection
         self._error = dialect.loaded_dbapi.Error
         self._observed = observed
+        self._prepared = prepared_statements.for_dialect(dialect)
         self.deferred = False
         self.end_with: str | None = None
         """A statement (COMMIT) to queue after the queries of `all_of`, so it
@@ -303,7 +322,7 @@ class RawExecutor:
             observed.dispatch.after_cursor_execute(observed, cursor, sql, args, context, many)
 
     def _run(self, statement: ClauseElement, params: Params | None) -> tuple[Prepared, Any]:
-        prepared = prepared_statements.get(statement, self.dialect, params)
+        prepared = _Statements.get_in(self._prepared, statement, self.dialect, params)
         sql, args = prepared.args(params)
         cursor = self._conn.cursor()
         self._send(cursor, sql, args)

@@ -93,15 +93,17 @@ class AllOf:
 
 
 StatementRequest: TypeAlias = All | First | Execute | Many | AllOf
+STATEMENT_REQUESTS = (All, First, Execute, Many, AllOf)
 Work: TypeAlias = Generator[StatementRequest, Any, T]
 """A unit's statements: requests out, their answers in, the unit's result returned."""
 
 
 @dataclass(frozen=True)
 class Read(Generic[T]):
-    """A unit that reads. `snapshot`: several statements that must see one state."""
+    """A unit that reads: one statement request, or a work of several.
+    `snapshot`: several statements that must see one state."""
 
-    work: Callable[[], Work[T]]
+    work: StatementRequest | Callable[[], Work[T]]
     snapshot: bool = False
 
 
@@ -109,7 +111,8 @@ class Read(Generic[T]):
 class Write(Generic[T]):
     """A unit that writes, committed when its result comes back.
 
-    `work(deferred)` builds the statements; `deferred` says they are queued
+    `work` is one statement request, or `work(deferred)` builds the unit's
+    statements; `deferred` says they are queued
     (pipelined), so no outcome can be read before the unit ends. `single`:
     one statement, which may commit on its own. `pipeline`: the work reads no
     result, so its statements may go in one exchange. `on_replay`: for work
@@ -118,7 +121,7 @@ class Write(Generic[T]):
     earlier commit).
     """
 
-    work: Callable[[bool], Work[T]]
+    work: StatementRequest | Callable[[bool], Work[T]]
     payloads: Payloads = ()
     single: bool = False
     pipeline: bool = False
@@ -165,23 +168,8 @@ def _now() -> datetime:
 # --- small works ----------------------------------------------------------------------
 
 
-def _first(statement: Any, params: Params) -> Work[tuple[Any, ...] | None]:
-    row: tuple[Any, ...] | None = yield First(statement, params)
-    return row
-
-
-def _all(statement: Any, params: Params) -> Work[list[tuple[Any, ...]]]:
-    found: list[tuple[Any, ...]] = yield All(statement, params)
-    return found
-
-
-def _execute(statement: Any, params: Params) -> Work[Outcome]:
-    done: Outcome = yield Execute(statement, params)
-    return done
-
-
 def _read_first(statement: Any, params: Params) -> Operation[tuple[Any, ...] | None]:
-    row: tuple[Any, ...] | None = yield Read(lambda: _first(statement, params))
+    row: tuple[Any, ...] | None = yield Read(First(statement, params))
     return row
 
 
@@ -230,7 +218,7 @@ def create_run(
     }
     try:
         yield Write(
-            lambda _deferred: _execute(statements.INSERT_RUN, row),
+            Execute(statements.INSERT_RUN, row),
             payloads=(("source_inputs", inputs),),
             single=True,
             on_replay=lambda: _holds_run(row),
@@ -258,9 +246,7 @@ def update_run_status(self: OperationContext, run_id: str, status: str) -> Opera
         "rid": validate.identifier("run_id", run_id, RUN_ID_MAX),
         "status": validate.run_status(status),
     }
-    done: Outcome | None = yield Write(
-        lambda _deferred: _execute(statements.UPDATE_RUN_STATUS, params), single=True
-    )
+    done: Outcome | None = yield Write(Execute(statements.UPDATE_RUN_STATUS, params), single=True)
     if done is not None and done.rowcount == 0:
         raise RunNotFoundError(run_id)
 
@@ -277,7 +263,7 @@ def finish_run(
         "finished_at": _now(),
     }
     done: Outcome | None = yield Write(
-        lambda _deferred: _execute(statements.FINISH_RUN, params),
+        Execute(statements.FINISH_RUN, params),
         payloads=(("sink_outputs_json", sink),),
         single=True,
     )
@@ -353,7 +339,7 @@ def _replace_node(
     try:
         # Replaces the whole row: replaying it after a lost connection is harmless.
         yield Write(
-            lambda _deferred: _execute(upsert, row),
+            Execute(upsert, row),
             payloads=(("input_json", input_json), ("output_json", output_json)),
             single=True,
         )
@@ -485,7 +471,7 @@ def _recorder(statement: Any) -> rows.Recorder:
 
 def _records(statement: Any, params: Params) -> Operation[list[dict[str, Any]]]:
     record = _recorder(statement)
-    found: list[tuple[Any, ...]] = yield Read(lambda: _all(statement, params))
+    found: list[tuple[Any, ...]] = yield Read(All(statement, params))
     return [record(row) for row in found]
 
 
@@ -517,7 +503,7 @@ def get_node_output(self: OperationContext, run_id: str, node_label: str) -> Ope
 def get_pending_nodes(self: OperationContext, run_id: str) -> Operation[list[str]]:
     """Labels of the run's nodes that are pending, running or failed."""
     params = {"rid": validate.text("run_id", run_id)}
-    found: list[tuple[Any, ...]] = yield Read(lambda: _all(statements.GET_PENDING_NODES, params))
+    found: list[tuple[Any, ...]] = yield Read(All(statements.GET_PENDING_NODES, params))
     return [row[0] for row in found]
 
 
@@ -669,7 +655,7 @@ def load_io(
         params["labels"] = sorted(wanted)
     else:
         statement = statements.LOAD_IO_RUN
-    payloads: list[tuple[Any, ...]] = yield Read(lambda: _all(statement, params))
+    payloads: list[tuple[Any, ...]] = yield Read(All(statement, params))
     for label, input_json, output_json in payloads:
         io = IoPayload(input_json=input_json, output_json=output_json)
         if label is None:

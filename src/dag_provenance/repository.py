@@ -34,7 +34,7 @@ from dag_provenance.maintenance import PruneResult
 from dag_provenance.migrate import ensure_schema
 from dag_provenance.operations import Read, StoreContext, Unit
 from dag_provenance.protocol import RunCursor
-from dag_provenance.runner import drive, run_sync, sync_operation
+from dag_provenance.runner import run_sync, sync_operation, sync_work
 from dag_provenance.unit_of_work import CallerUnitOfWork, EngineUnitOfWork, UnitOfWork
 
 
@@ -158,15 +158,13 @@ class DagProvenance:
 
     def _run_unit(self, unit: Unit) -> Any:
         if isinstance(unit, Read):
-            read = unit
-            return self.unit_of_work.read(lambda ex: drive(read.work(), ex), snapshot=read.snapshot)
-        write = unit
-        replay = write.on_replay
+            return self.unit_of_work.read(sync_work(unit), snapshot=unit.snapshot)
+        replay = unit.on_replay
         return self.unit_of_work.write(
-            lambda ex: drive(write.work(ex.deferred), ex),
-            payloads=write.payloads,
-            single=write.single,
-            pipeline=write.pipeline,
+            sync_work(unit),
+            payloads=unit.payloads,
+            single=unit.single,
+            pipeline=unit.pipeline,
             on_replay=None if replay is None else (lambda: run_sync(self, replay())),
         )
 

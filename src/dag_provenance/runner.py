@@ -20,6 +20,7 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 from dag_provenance.dberrors import translated
 from dag_provenance.execution import Executor
 from dag_provenance.operations import (
+    STATEMENT_REQUESTS,
     All,
     AllOf,
     Execute,
@@ -30,6 +31,7 @@ from dag_provenance.operations import (
     StatementRequest,
     Unit,
     Work,
+    Write,
 )
 
 P = ParamSpec("P")
@@ -37,20 +39,19 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 
+_ANSWERS: dict[type, Callable[[Any, Any], Any]] = {
+    First: lambda ex, r: ex.first(r.statement, r.params),
+    All: lambda ex, r: ex.all(r.statement, r.params),
+    Execute: lambda ex, r: ex.execute(r.statement, r.params),
+    Many: lambda ex, r: ex.many(r.statement, r.rows),
+    AllOf: lambda ex, r: ex.all_of(r.queries),
+}
+
+
 def answer(executor: Executor, request: StatementRequest) -> Any:
-    """The executor's answer to one statement request."""
-    match request:
-        case First(statement, params):
-            return executor.first(statement, params)
-        case All(statement, params):
-            return executor.all(statement, params)
-        case Execute(statement, params):
-            return executor.execute(statement, params)
-        case Many(statement, rows):
-            return executor.many(statement, rows)
-        case AllOf(queries):
-            return executor.all_of(queries)
-    raise TypeError(f"not a statement request: {request!r}")
+    """The executor's answer to one statement request (for an async
+    executor, the coroutine that gives it)."""
+    return _ANSWERS[type(request)](executor, request)
 
 
 def drive(work: Work[T], executor: Executor) -> T:
@@ -62,6 +63,28 @@ def drive(work: Work[T], executor: Executor) -> T:
     except StopIteration as done:
         result: T = done.value
         return result
+
+
+def sync_work(unit: Unit) -> Callable[[Executor], Any]:
+    """A unit's work (one statement request, or a factory of a `Work`) as a
+    function of the executor, for the sync unit of work."""
+    if isinstance(unit.work, STATEMENT_REQUESTS):
+        return functools.partial(_answer_one, unit.work)
+    if isinstance(unit, Write):
+        return functools.partial(_drive_write, unit.work)
+    return functools.partial(_drive_read, unit.work)
+
+
+def _answer_one(request: StatementRequest, executor: Executor) -> Any:
+    return _ANSWERS[type(request)](executor, request)
+
+
+def _drive_read(make: Callable[[], Work[Any]], executor: Executor) -> Any:
+    return drive(make(), executor)
+
+
+def _drive_write(make: Callable[[bool], Work[Any]], executor: Executor) -> Any:
+    return drive(make(executor.deferred), executor)
 
 
 class SyncUnits(Protocol):
