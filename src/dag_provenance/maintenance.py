@@ -43,6 +43,17 @@ from dag_provenance.errors import (
     TargetNotEmptyError,
 )
 from dag_provenance.execution import Executor
+from dag_provenance.operations import (
+    All,
+    Execute,
+    First,
+    Operation,
+    OperationContext,
+    Read,
+    Work,
+    Write,
+)
+from dag_provenance.runner import run_sync
 from dag_provenance.status import ACTIVE_STATUSES, FINISHED_STATUSES
 
 if TYPE_CHECKING:
@@ -177,6 +188,7 @@ def _page_tree(page: list[ColumnElement[bool]]) -> Select[Any]:
 
 
 @translating
+@translating
 def prune(
     store: DagProvenance,
     older_than: datetime,
@@ -197,8 +209,32 @@ def prune(
     Works through the roots `batch_size` at a time, oldest first, each batch
     its own transaction (its roots locked first, so a run restarted
     meanwhile is seen as running); every statement binds at most
-    `batch_size` ids.
+    `batch_size` ids. `progress` is called with the running totals after
+    each batch.
     """
+    return run_sync(store, pruning(older_than, statuses, dry_run, batch_size, progress))
+
+
+def prune_operation(
+    self: OperationContext,
+    older_than: datetime,
+    statuses: Iterable[str] | None = None,
+    dry_run: bool = False,
+) -> Operation[PruneResult]:
+    """Delete finished run trees started before `older_than` (each with its
+    descendant runs, nodes and edges), in bounded batches; never a tree
+    holding a running or paused run. Returns what was (or would be) deleted."""
+    return (yield from pruning(older_than, statuses, dry_run))
+
+
+def pruning(
+    older_than: datetime,
+    statuses: Iterable[str] | None = None,
+    dry_run: bool = False,
+    batch_size: int = 500,
+    progress: PruneProgress | None = None,
+) -> Operation[PruneResult]:
+    """`prune` as an operation (see `operations`), for either store."""
     older_than = validate.aware_datetime("older_than", older_than)
     wanted = _prunable_statuses(statuses)
     size = _batch_size(batch_size)
@@ -207,28 +243,25 @@ def prune(
     key = (_R.started_at, _R.run_id)
     cursor: tuple[datetime, str] | None = None
 
-    def one_page(ex: Executor) -> tuple[tuple[datetime, str], Counts] | None:
+    def one_page() -> Work[tuple[tuple[datetime, str], Counts] | None]:
         page_stmt = select(*key).where(*roots).order_by(*key).limit(size)
         if cursor is not None:
             page_stmt = page_stmt.where(_after(key, cursor))
         if not dry_run:
             page_stmt = page_stmt.with_for_update()
-        page = ex.all(page_stmt)
+        page: list[tuple[Any, ...]] = yield All(page_stmt)
         if not page:
             return None
         last = (page[-1][0], page[-1][1])
         in_page = [*roots, _at_or_before(key, last)]
         if cursor is not None:
             in_page.append(_after(key, cursor))
-        doomed = _finished_trees(ex.all(_page_tree(in_page)))
-        return last, (_count if dry_run else _delete)(ex, doomed, size)
+        doomed = _finished_trees((yield All(_page_tree(in_page))))
+        counted = yield from (_count if dry_run else _delete)(doomed, size)
+        return last, counted
 
     while True:
-        done = (
-            store.unit_of_work.read(one_page, snapshot=True)
-            if dry_run
-            else store.unit_of_work.write(one_page)
-        )
+        done = yield (Read(one_page, snapshot=True) if dry_run else Write(lambda _d: one_page()))
         if done is None:
             break
         cursor, batch = done
@@ -254,16 +287,18 @@ def _finished_trees(tree_rows: Sequence[tuple[Any, ...]]) -> list[list[str]]:
     return [levels[depth] for depth in sorted(levels, reverse=True)]
 
 
-def _count(ex: Executor, levels: list[list[str]], size: int) -> Counts:
+def _count(levels: list[list[str]], size: int) -> Work[Counts]:
     run_ids = [run_id for level in levels for run_id in level]
     counts = Counts(runs=len(run_ids))
     for chunk in _chunks(run_ids, size):
-        counts.node_executions += _scalar(
-            ex, select(func.count()).select_from(node_executions).where(_N.run_id.in_(chunk))
-        )
-        counts.edge_traversals += _scalar(
-            ex, select(func.count()).select_from(edge_traversals).where(_E.run_id.in_(chunk))
-        )
+        for table, counter in (
+            (node_executions, "node_executions"),
+            (edge_traversals, "edge_traversals"),
+        ):
+            row = yield First(
+                select(func.count()).select_from(table).where(table.c.run_id.in_(chunk))
+            )
+            setattr(counts, counter, getattr(counts, counter) + (int(row[0]) if row else 0))
     return counts
 
 
@@ -280,23 +315,22 @@ def _scalar(ex: Executor, statement: Select[Any], params: dict[str, Any] | None 
     return 0 if row is None else int(row[0])
 
 
-def _delete(ex: Executor, levels: list[list[str]], size: int) -> Counts:
+def _delete(levels: list[list[str]], size: int) -> Work[Counts]:
     """Delete the runs with their nodes and edges, one depth at a time from
     the deepest, so children go before parents whether or not the foreign
     keys cascade (and no row is deleted by a cascade, uncounted)."""
     run_ids = [run_id for level in levels for run_id in level]
     counts = Counts()
     for chunk in _chunks(run_ids, size):
-        counts.edge_traversals += ex.execute(
-            delete(edge_traversals).where(_E.run_id.in_(chunk))
-        ).rowcount
-        counts.node_executions += ex.execute(
-            delete(node_executions).where(_N.run_id.in_(chunk))
-        ).rowcount
+        edges = yield Execute(delete(edge_traversals).where(_E.run_id.in_(chunk)))
+        counts.edge_traversals += edges.rowcount
+        nodes = yield Execute(delete(node_executions).where(_N.run_id.in_(chunk)))
+        counts.node_executions += nodes.rowcount
     try:
         for level in levels:
             for chunk in _chunks(level, size):
-                counts.runs += ex.execute(delete(dag_runs).where(_R.run_id.in_(chunk))).rowcount
+                runs = yield Execute(delete(dag_runs).where(_R.run_id.in_(chunk)))
+                counts.runs += runs.rowcount
     except exc.IntegrityError as e:
         raise DatabaseError(
             "a run was added under a run being pruned; nothing of this batch was deleted"

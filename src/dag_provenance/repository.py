@@ -17,10 +17,9 @@ file). The mapped classes in `orm` stay the schema's single definition.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,6 @@ from sqlalchemy.orm import Session
 from dag_provenance import maintenance, operations
 from dag_provenance.dberrors import translated
 from dag_provenance.engine import DbTarget, shared_engines
-from dag_provenance.maintenance import PruneResult
 from dag_provenance.migrate import ensure_schema
 from dag_provenance.operations import Read, StoreContext, Unit
 from dag_provenance.protocol import RunCursor
@@ -143,17 +141,6 @@ class DagProvenance:
 
     # Operating the store (see dag_provenance.maintenance and .migrate)
 
-    def prune(
-        self,
-        older_than: datetime,
-        statuses: Iterable[str] | None = None,
-        dry_run: bool = False,
-    ) -> PruneResult:
-        """Delete finished run trees started before `older_than` (each with its
-        descendant runs, nodes and edges), in bounded batches; never a tree
-        holding a running or paused run. Returns what was (or would be) deleted."""
-        return maintenance.prune(self, older_than, statuses=statuses, dry_run=dry_run)
-
     # The runner's seam (see `runner`): what the operations need, and units.
 
     def _run_unit(self, unit: Unit) -> Any:
@@ -188,6 +175,7 @@ class DagProvenance:
     get_active_runs = sync_operation(operations.get_active_runs)
     get_child_runs = sync_operation(operations.get_child_runs)
     load_io = sync_operation(operations.load_io)
+    prune = sync_operation(maintenance.prune_operation)
 
 
 __all__ = ["DagProvenance", "RunCursor"]

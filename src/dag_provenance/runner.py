@@ -14,6 +14,7 @@ the library's (`dberrors`).
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
@@ -55,11 +56,17 @@ def answer(executor: Executor, request: StatementRequest) -> Any:
 
 
 def drive(work: Work[T], executor: Executor) -> T:
-    """Run a unit's work on `executor`."""
+    """Run a unit's work on `executor`; a statement's error is thrown into
+    the work at its `yield`."""
     try:
         request = next(work)
         while True:
-            request = work.send(answer(executor, request))
+            try:
+                answered = answer(executor, request)
+            except Exception as e:
+                request = work.throw(e)
+            else:
+                request = work.send(answered)
     except StopIteration as done:
         result: T = done.value
         return result
@@ -120,8 +127,24 @@ def sync_operation(
         with translated():
             return run_sync(self, operation(self._context, *args, **kwargs))
 
-    functools.update_wrapper(method, operation)  # name, docstring, signature
+    _present_as_method(method, operation)
     return method
+
+
+def _present_as_method(method: Any, operation: Callable[..., Any]) -> None:
+    """Give `method` the operation's name, docstring and signature, as a
+    method shows them: `self` unannotated, returning what the operation's
+    `Operation[...]` answers."""
+    functools.update_wrapper(method, operation)
+    signature = inspect.signature(operation)
+    first, *rest = signature.parameters.values()
+    answered = str(signature.return_annotation)
+    if answered.startswith("Operation[") and answered.endswith("]"):
+        answered = answered[len("Operation[") : -1]
+    method.__signature__ = signature.replace(
+        parameters=[first.replace(annotation=inspect.Parameter.empty), *rest],
+        return_annotation=answered,
+    )
 
 
 # --- async ------------------------------------------------------------------------------
@@ -132,7 +155,12 @@ async def drive_async(work: Work[T], executor: Any) -> T:
     try:
         request = next(work)
         while True:
-            request = work.send(await answer(executor, request))
+            try:
+                answered = await answer(executor, request)
+            except Exception as e:
+                request = work.throw(e)
+            else:
+                request = work.send(answered)
     except StopIteration as done:
         result: T = done.value
         return result
@@ -169,7 +197,7 @@ def async_operation(
         with translated():
             return await run_async(self, operation(self._context, *args, **kwargs))
 
-    functools.update_wrapper(method, operation)  # name, docstring, signature
+    _present_as_method(method, operation)
     return method
 
 
