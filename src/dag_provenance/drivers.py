@@ -17,7 +17,7 @@ The aim is the fewest round trips that keep each promise:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -143,4 +143,136 @@ def driver_for(connection: Any) -> Driver:
     driver = _BY_TYPE.get(kind)
     if driver is None:
         driver = _BY_TYPE[kind] = _BY_MODULE.get(kind.__module__.split(".")[0], _GENERIC)
+    return driver
+
+
+# --- asyncio drivers --------------------------------------------------------------------
+
+
+class AsyncDriver:
+    """An asyncio driver: the same transaction rules as its sync twin
+    (`sync`), and the coroutines its connection and cursors offer."""
+
+    sync: Driver = _GENERIC
+    errors: tuple[type[Exception], ...] = ()
+    """The driver's own exception classes (its DBAPI `Error`)."""
+
+    async def execute(self, connection: Any, sql: str, args: Any, many: bool = False) -> Any:
+        """Send `sql`; return a cursor to read the result from."""
+        cursor = connection.cursor()
+        if args is None:
+            await cursor.execute(sql)
+        elif many:
+            await cursor.executemany(sql, args)
+        else:
+            await cursor.execute(sql, args)
+        return cursor
+
+    async def fetchall(self, cursor: Any) -> list[Any]:
+        return list(await cursor.fetchall())
+
+    async def fetchone(self, cursor: Any) -> Any:
+        return await cursor.fetchone()
+
+    async def commit(self, connection: Any) -> None:
+        await connection.commit()
+
+    async def rollback(self, connection: Any) -> None:
+        await connection.rollback()
+
+    def pipeline(self, connection: Any) -> contextlib.AbstractAsyncContextManager[Any]:
+        return contextlib.nullcontext()
+
+
+class AiosqliteDriver(AsyncDriver):
+    """aiosqlite: sqlite3 run on a thread of its own per connection."""
+
+    sync = SQLiteDriver()
+
+    async def execute(self, connection: Any, sql: str, args: Any, many: bool = False) -> Any:
+        if args is None:
+            return await connection.execute(sql)
+        if many:
+            return await connection.executemany(sql, args)
+        return await connection.execute(sql, args)
+
+
+class PsycopgAsyncDriver(AsyncDriver):
+    """psycopg 3's AsyncConnection, with its async pipeline."""
+
+    sync = PsycopgDriver()
+
+    @contextlib.asynccontextmanager
+    async def pipeline(self, connection: Any) -> AsyncIterator[Any]:
+        # Ended by hand, as the sync driver's is (no warning for a refusal).
+        pipeline = connection.pipeline()
+        await pipeline.__aenter__()
+        try:
+            yield pipeline
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await pipeline.__aexit__(None, None, None)
+            raise
+        await pipeline.__aexit__(None, None, None)
+
+
+class AsyncmyDriver(AsyncDriver):
+    """asyncmy (Cython): PyMySQL's protocol and rules, as coroutines."""
+
+    sync = PyMySQLDriver()
+
+
+class AiomysqlDriver(AsyncDriver):
+    """aiomysql: PyMySQL's protocol and rules, as coroutines."""
+
+    sync = PyMySQLDriver()
+
+    async def execute(self, connection: Any, sql: str, args: Any, many: bool = False) -> Any:
+        cursor = await connection.cursor()
+        if args is None:
+            await cursor.execute(sql)
+        elif many:
+            await cursor.executemany(sql, args)
+        else:
+            await cursor.execute(sql, args)
+        return cursor
+
+
+def _async_errors() -> dict[str, tuple[type[Exception], ...]]:
+    import sqlite3
+
+    errors: dict[str, tuple[type[Exception], ...]] = {"aiosqlite": (sqlite3.Error,)}
+    with contextlib.suppress(ImportError):
+        import psycopg
+
+        errors["psycopg"] = (psycopg.Error,)
+    with contextlib.suppress(ImportError):
+        import asyncmy.errors
+
+        errors["asyncmy"] = (asyncmy.errors.Error,)
+    with contextlib.suppress(ImportError):
+        import pymysql  # type: ignore[import-untyped]
+
+        errors["aiomysql"] = (pymysql.err.Error,)
+    return errors
+
+
+_ASYNC_BY_MODULE: dict[str, type[AsyncDriver]] = {
+    "aiosqlite": AiosqliteDriver,
+    "psycopg": PsycopgAsyncDriver,
+    "asyncmy": AsyncmyDriver,
+    "aiomysql": AiomysqlDriver,
+}
+_ASYNC_BY_TYPE: dict[type, AsyncDriver] = {}
+
+
+def async_driver_for(connection: Any) -> AsyncDriver:
+    """The driver strategy for an asyncio driver's connection."""
+    kind = type(connection)
+    driver = _ASYNC_BY_TYPE.get(kind)
+    if driver is None:
+        name = kind.__module__.split(".")[0]
+        driver = _ASYNC_BY_MODULE.get(name, AsyncDriver)()
+        driver.errors = _async_errors().get(name, ())
+        _ASYNC_BY_TYPE[kind] = driver
     return driver

@@ -19,6 +19,8 @@ import sqlite3
 import threading
 import time
 import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,11 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import PoolProxiedConnection
 
-from dag_provenance.errors import DatabaseUnavailableError, DriverNotInstalledError
+from dag_provenance.errors import (
+    DatabaseUnavailableError,
+    DriverNotInstalledError,
+    InvalidInputError,
+)
 
 URL_ENV = "DAG_PROVENANCE_URL"
 """The environment variable naming the database of the CLI and of `alembic`."""
@@ -78,22 +84,77 @@ def make_engine(target: DbTarget, **engine_kwargs: Any) -> Engine:
     if url is None:
         url = sqlite_file_url(target)
     try:
-        return _engine_for(url, **engine_kwargs)
+        engine: Engine = _engine_for(url, **engine_kwargs)
     except ImportError as e:
-        backend = url.get_backend_name()
-        extra = DRIVER_EXTRAS.get(backend)
-        hint = f": pip install 'dag-provenance[{extra}]'" if extra else ""
-        raise DriverNotInstalledError(
-            f"the driver for {url.drivername} is not installed ({e}){hint}"
-        ) from e
+        raise _not_installed(url, e, DRIVER_EXTRAS.get(url.get_backend_name())) from e
+    return engine
 
 
-def _engine_for(url: URL, **engine_kwargs: Any) -> Engine:
+def _not_installed(url: URL, e: ImportError, extra: str | None) -> DriverNotInstalledError:
+    hint = f": pip install 'dag-provenance[{extra}]'" if extra else ""
+    return DriverNotInstalledError(f"the driver for {url.drivername} is not installed ({e}){hint}")
+
+
+#: The asyncio driver each sync URL's engine is served by.
+ASYNC_DRIVERS = {
+    "sqlite": "aiosqlite",
+    "postgresql": "psycopg",
+    "mysql": "asyncmy",
+    "mariadb": "asyncmy",
+}
+_ASYNC_DRIVER_NAMES = {"aiosqlite", "psycopg", "psycopg_async", "asyncmy", "aiomysql", "asyncpg"}
+
+
+def async_url(target: str | os.PathLike[str]) -> URL:
+    """The asyncio URL for `target`: a SQLite path, or a URL whose sync driver
+    (pysqlite, psycopg, psycopg2, PyMySQL, ...) is replaced by its asyncio
+    one (aiosqlite, psycopg's async mode, asyncmy); an asyncio URL as given."""
+    url = make_url(str(target)) if isinstance(target, str) and is_url(target) else None
+    if url is None:
+        url = sqlite_file_url(target)
+    if url.get_driver_name() in _ASYNC_DRIVER_NAMES:
+        return url
+    backend = url.get_backend_name()
+    driver = ASYNC_DRIVERS.get(backend)
+    if driver is None:
+        raise InvalidInputError(f"no asyncio driver is known for {url.drivername!r} URLs")
+    return url.set(drivername=f"{backend}+{driver}")
+
+
+def make_async_engine(target: str | os.PathLike[str], **engine_kwargs: Any) -> Any:
+    """An `AsyncEngine` for `target` (see `async_url`), configured as
+    `make_engine` configures a sync one."""
+    url = async_url(target)
+    try:
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        return _engine_for(url, _Factory(create_async_engine, asyncio=True), **engine_kwargs)
+    except ImportError as e:
+        raise _not_installed(url, e, "async") from e
+
+
+@dataclass(frozen=True)
+class _Factory:
+    """How an engine is made: `create_engine`, or asyncio's `create_async_engine`
+    (whose events are installed on its `sync_engine`)."""
+
+    create: Callable[..., Any] = create_engine
+    asyncio: bool = False
+
+    def events_of(self, engine: Any) -> Engine:
+        return engine.sync_engine if self.asyncio else engine  # type: ignore[no-any-return]
+
+
+_SYNC = _Factory()
+
+
+def _engine_for(url: URL, factory: _Factory = _SYNC, **engine_kwargs: Any) -> Any:
+    create = factory.create
     backend = url.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(url, **engine_kwargs)
+        return _sqlite_engine(url, factory, **engine_kwargs)
     if backend in ("mysql", "mariadb"):
-        return _mysql_engine(url, **engine_kwargs)
+        return _mysql_engine(url, factory, **engine_kwargs)
     if backend == "postgresql":
         # No pre-ping: it costs every call a round trip. A connection found
         # broken when used is discarded and the call run again on a fresh one
@@ -105,17 +166,17 @@ def _engine_for(url: URL, **engine_kwargs: Any) -> Engine:
         # network cut) is noticed in about a minute instead of never.
         for name, value in PG_KEEPALIVES.items():
             connect_args.setdefault(name, value)
-        return create_engine(url, **kwargs)
-    return create_engine(url, pool_pre_ping=True, **engine_kwargs)
+        return create(url, **kwargs)
+    return create(url, pool_pre_ping=True, **engine_kwargs)
 
 
-def _sqlite_engine(url: URL, **engine_kwargs: Any) -> Engine:
+def _sqlite_engine(url: URL, factory: _Factory, **engine_kwargs: Any) -> Any:
     kwargs: dict[str, Any] = {"pool_size": 8, "max_overflow": 16, **engine_kwargs}
     connect_args = kwargs.setdefault("connect_args", {})
     connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
     connect_args.setdefault("check_same_thread", False)
-    engine = create_engine(url, **kwargs)
-    configure_sqlite(engine)
+    engine = factory.create(url, **kwargs)
+    configure_sqlite(factory.events_of(engine))
     return engine
 
 
@@ -139,9 +200,9 @@ def configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         write = conn.get_execution_options().get(WRITE_OPTION, False)
-        # Straight to the driver: this runs once per unit of work, and the
-        # statement needs none of SQLAlchemy's execution machinery.
-        conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        # Straight to the DBAPI connection (for aiosqlite, SQLAlchemy's
+        # adapter): the statement needs none of SQLAlchemy's execution machinery.
+        conn.connection.dbapi_connection.cursor().execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def _use_wal(cursor: Any) -> None:
@@ -151,7 +212,8 @@ def _use_wal(cursor: Any) -> None:
     handler for it: with several processes opening a new file at once it
     fails with "database is locked" at once. Retry until the busy timeout.
     """
-    if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+    cursor.execute("PRAGMA journal_mode")
+    if str(cursor.fetchone()[0]).lower() == "wal":
         return
     deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
     while True:
@@ -164,7 +226,7 @@ def _use_wal(cursor: Any) -> None:
             time.sleep(0.005)
 
 
-def _mysql_engine(url: URL, **engine_kwargs: Any) -> Engine:
+def _mysql_engine(url: URL, factory: _Factory, **engine_kwargs: Any) -> Any:
     if "charset" not in url.query:
         url = url.update_query_dict({"charset": "utf8mb4"})
     # No pre-ping (see the PostgreSQL engine). The pool's own reset sends a
@@ -181,10 +243,12 @@ def _mysql_engine(url: URL, **engine_kwargs: Any) -> Engine:
     # PyMySQL's connect_timeout covers only the TCP connect; the handshake
     # reads with read_timeout, so a server that accepts and never answers
     # would hang the caller. Bound the handshake by the connect timeout...
-    bound_handshake = "read_timeout" not in connect_args
+    # (The asyncio drivers bound their reads with asyncio's own timeouts.)
+    bound_handshake = "read_timeout" not in connect_args and not factory.asyncio
     if bound_handshake:
         connect_args["read_timeout"] = CONNECT_TIMEOUT_S
-    engine = create_engine(url, **kwargs)
+    made = factory.create(url, **kwargs)
+    engine = factory.events_of(made)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -220,7 +284,7 @@ def _mysql_engine(url: URL, **engine_kwargs: Any) -> Engine:
                 return
             dbapi_conn.rollback()
 
-    return engine
+    return made
 
 
 ENDED_CLEAN = "dag_provenance_ended_clean"

@@ -23,9 +23,10 @@ Both executors return rows as plain tuples.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
@@ -424,9 +425,16 @@ class SAExecutor:
 
 
 def wrap_driver_error(
-    e: Exception, dialect: Dialect, dbapi_connection: Any, sql: str, args: Any
+    e: Exception,
+    dialect: Dialect,
+    dbapi_connection: Any,
+    sql: str,
+    args: Any,
+    base: type[Exception] | None = None,
 ) -> exc.DBAPIError:
-    """`e` as SQLAlchemy's DBAPIError subclass, flagged when the connection is gone."""
+    """`e` as SQLAlchemy's DBAPIError subclass, flagged when the connection is
+    gone. `base`: the driver's error classes, when they are not the dialect's
+    DBAPI ones (an asyncio driver used directly)."""
     try:
         disconnect = bool(dialect.is_disconnect(e, dbapi_connection, None))  # type: ignore[arg-type]
     except Exception:  # a dialect's check must never hide the real error
@@ -435,9 +443,107 @@ def wrap_driver_error(
         sql,
         args,
         e,
-        dialect.loaded_dbapi.Error,
+        base or dialect.loaded_dbapi.Error,
         connection_invalidated=disconnect,
         dialect=dialect,
     )
     assert isinstance(wrapped, exc.DBAPIError)  # `e` is the driver's Error
     return wrapped
+
+
+class AsyncRawExecutor:
+    """`RawExecutor`'s twin for asyncio drivers: the same prepared statements,
+    parameters, row processing and error wrapping, each statement awaited
+    through the driver strategy (`drivers.AsyncDriver`)."""
+
+    def __init__(
+        self, connection: Any, dialect: Dialect, info: dict[str, Any], driver: Any
+    ) -> None:
+        self.dialect = dialect
+        self.driver_connection = connection
+        self.info = info
+        self._driver = driver
+        self._errors: tuple[type[Exception], ...] = driver.errors or (dialect.loaded_dbapi.Error,)
+        self._prepared = prepared_statements.for_dialect(dialect)
+        self.deferred = False
+        self.end_with: str | None = None
+
+    def _wrap(self, e: Exception, sql: str, args: Any) -> exc.DBAPIError:
+        return wrap_driver_error(
+            e, self.dialect, self.driver_connection, sql, args, self._errors[0]
+        )
+
+    async def _send(self, sql: str, args: Any, many: bool = False) -> Any:
+        try:
+            return await self._driver.execute(self.driver_connection, sql, args, many)
+        except self._errors as e:
+            raise self._wrap(e, sql, args) from e
+
+    async def _run(self, statement: ClauseElement, params: Params | None) -> tuple[Prepared, Any]:
+        prepared = _Statements.get_in(self._prepared, statement, self.dialect, params)
+        sql, args = prepared.args(params)
+        return prepared, await self._send(sql, args)
+
+    async def all(
+        self, statement: ClauseElement, params: Params | None = None
+    ) -> list[tuple[Any, ...]]:
+        prepared, cursor = await self._run(statement, params)
+        return prepared.rows(await self._fetch(self._driver.fetchall, cursor, prepared.sql))
+
+    async def first(
+        self, statement: ClauseElement, params: Params | None = None
+    ) -> tuple[Any, ...] | None:
+        prepared, cursor = await self._run(statement, params)
+        row = await self._fetch(self._driver.fetchone, cursor, prepared.sql)
+        return None if row is None else prepared.row(row)
+
+    async def _fetch(self, fetch: Callable[[Any], Awaitable[Any]], cursor: Any, sql: str) -> Any:
+        try:
+            return await fetch(cursor)
+        except self._errors as e:
+            raise self._wrap(e, sql, None) from e
+
+    async def execute(self, statement: ClauseElement, params: Params | None = None) -> Outcome:
+        return _DriverOutcome((await self._run(statement, params))[1])
+
+    async def many(self, statement: ClauseElement, rows: Sequence[Params]) -> None:
+        prepared = _Statements.get_in(
+            self._prepared, statement, self.dialect, rows[0] if rows else None
+        )
+        await self._send(prepared.sql, [prepared.args(row)[1] for row in rows], many=True)
+
+    async def all_of(
+        self, queries: Sequence[tuple[ClauseElement, Params]]
+    ) -> list[list[tuple[Any, ...]]]:
+        started = [await self._run(statement, params) for statement, params in queries]
+        if self.end_with is not None:
+            end, self.end_with = self.end_with, None
+            await self.control(end)
+        return [
+            prepared.rows(await self._fetch(self._driver.fetchall, cursor, prepared.sql))
+            for prepared, cursor in started
+        ]
+
+    async def control(self, sql: str) -> None:
+        """Send a transaction control statement (BEGIN, COMMIT, SAVEPOINT ...)."""
+        await self._send(sql, None)
+
+    async def commit(self) -> None:
+        await self._call(self._driver.commit, "COMMIT")
+
+    async def rollback(self) -> None:
+        await self._call(self._driver.rollback, "ROLLBACK")
+
+    async def _call(self, fn: Callable[[Any], Awaitable[Any]], what: str) -> None:
+        try:
+            await fn(self.driver_connection)
+        except self._errors as e:
+            raise self._wrap(e, what, None) from e
+
+    @contextlib.asynccontextmanager
+    async def driver_errors(self, what: str) -> AsyncIterator[None]:
+        """Raise the driver's errors in the block as SQLAlchemy's."""
+        try:
+            yield
+        except self._errors as e:
+            raise self._wrap(e, what, None) from e

@@ -43,17 +43,9 @@ from dag_provenance.errors import (
     TargetNotEmptyError,
 )
 from dag_provenance.execution import Executor
-from dag_provenance.operations import (
-    All,
-    Execute,
-    First,
-    Operation,
-    OperationContext,
-    Read,
-    Work,
-    Write,
-)
-from dag_provenance.runner import run_sync
+from dag_provenance.operations import Operation, OperationContext, Read, Write
+from dag_provenance.requests import All, Execute, First, Work
+from dag_provenance.runner import drive, run_sync
 from dag_provenance.status import ACTIVE_STATUSES, FINISHED_STATUSES
 
 if TYPE_CHECKING:
@@ -544,7 +536,7 @@ _PAYLOAD_COLUMNS = ("source_inputs_json", "sink_outputs_json", "input_json", "ou
 def _check_row_fits(ex: Executor, spec: _TableCopy, row: dict[str, Any]) -> None:
     """Refuse a row whose payloads the target cannot take in one statement."""
     try:
-        payload_limits.check(ex, [(c, row[c]) for c in _PAYLOAD_COLUMNS if c in row])
+        drive(payload_limits.checking(ex, [(c, row[c]) for c in _PAYLOAD_COLUMNS if c in row]), ex)
     except PayloadTooLargeError as e:
         raise PayloadTooLargeError(
             f"cannot copy {_describe(spec, spec.key_of(row))}: {e}", size=e.size, limit=e.limit

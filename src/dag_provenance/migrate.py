@@ -654,7 +654,7 @@ def _refuse_rows_without_their_run(conn: Connection, schema: sa.MetaData) -> Non
 
 
 @translating
-def ensure_schema(engine: Engine, *, migrate: bool = True) -> None:
+def ensure_schema(target: Engine | Connection, *, migrate: bool = True) -> None:
     """Make sure the database holds the schema this code expects.
 
     At head: returns after one SELECT. Empty: creates the tables and stamps
@@ -662,32 +662,48 @@ def ensure_schema(engine: Engine, *, migrate: bool = True) -> None:
     `migrate` is False, which raises `SchemaOutOfDateError` and changes nothing.
     A revision newer than this code raises `SchemaTooNewError`; tables this
     library cannot identify raise `UnrecognizedSchemaError`.
+
+    Through an Engine, or a Connection outside any transaction (the async
+    store passes its connection's sync side, through `run_sync`), which is
+    left outside any.
     """
     head = head_revision()
-    quick = _quick_revision(engine)
-    if quick == head:
-        return
-    if quick is not None:
-        _check_not_too_new(_Found(quick, f"revision {quick}", stamped=True))
-    if not migrate:
-        with engine.connect() as conn:
+    with _lent(target) as conn:
+        quick = _quick_revision(conn)
+        if quick == head:
+            return
+        if quick is not None:
+            _check_not_too_new(_Found(quick, f"revision {quick}", stamped=True))
+        if not migrate:
             found = _inspect_schema(conn)
-        _check_not_too_new(found)
-        if found.revision != head:
-            raise _out_of_date(found)
+            conn.rollback()
+            _check_not_too_new(found)
+            if found.revision != head:
+                raise _out_of_date(found)
+            return
+        with migration_transaction(conn):
+            _upgrade_locked(conn, "head", fast_create=True)
+
+
+@contextmanager
+def _lent(target: Engine | Connection) -> Iterator[Connection]:
+    """A connection: the Engine's own, closed after, or the Connection given."""
+    if isinstance(target, Connection):
+        yield target
         return
-    with engine.connect() as conn, migration_transaction(conn):
-        _upgrade_locked(conn, "head", fast_create=True)
+    with target.connect() as conn:  # an unreachable database fails here, once
+        yield conn
 
 
-def _quick_revision(engine: Engine) -> str | None:
-    """The version table's revision in one SELECT; None if it cannot be read."""
-    with engine.connect() as conn:  # an unreachable database fails here, once
-        try:
-            return conn.execute(sa.select(_version.c.version_num)).scalar()
-        except DBAPIError:
-            conn.rollback()  # no version table yet
-            return None
+def _quick_revision(conn: Connection) -> str | None:
+    """The version table's revision in one SELECT; None if it cannot be read.
+    Leaves `conn` outside any transaction."""
+    try:
+        revision: str | None = conn.execute(sa.select(_version.c.version_num)).scalar()
+    except DBAPIError:
+        revision = None  # no version table yet
+    conn.rollback()
+    return revision
 
 
 @contextmanager

@@ -43,6 +43,15 @@ from dag_provenance.models import DagRun, IoPayload, attach_sub_dags
 from dag_provenance.orm import DAG_NSREF_MAX, INITIATOR_MAX, NODE_LABEL_MAX, RUN_ID_MAX
 from dag_provenance.payload_limits import Payloads
 from dag_provenance.protocol import RunCursor
+from dag_provenance.requests import (
+    All,
+    AllOf,
+    Execute,
+    First,
+    Many,
+    StatementRequest,
+    Work,
+)
 from dag_provenance.serialization import safe_json_dumps
 from dag_provenance.status import NodeStatus, RunStatus
 
@@ -51,51 +60,6 @@ R = TypeVar("R")
 
 
 # --- what an operation asks of its store ----------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class All:
-    """Every row of a SELECT (a list of tuples)."""
-
-    statement: Any
-    params: Params | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class First:
-    """The first row of a SELECT, or None."""
-
-    statement: Any
-    params: Params | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Execute:
-    """An INSERT/UPDATE/DELETE; answered with its `Outcome`."""
-
-    statement: Any
-    params: Params | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Many:
-    """A statement once per parameter set."""
-
-    statement: Any
-    rows: Sequence[Params]
-
-
-@dataclass(frozen=True, slots=True)
-class AllOf:
-    """The rows of several SELECTs, sent together where the driver can."""
-
-    queries: Sequence[tuple[Any, Params]]
-
-
-StatementRequest: TypeAlias = All | First | Execute | Many | AllOf
-STATEMENT_REQUESTS = (All, First, Execute, Many, AllOf)
-Work: TypeAlias = Generator[StatementRequest, Any, T]
-"""A unit's statements: requests out, their answers in, the unit's result returned."""
 
 
 @dataclass(frozen=True)

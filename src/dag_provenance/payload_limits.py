@@ -29,6 +29,7 @@ from sqlalchemy import Select, literal_column, select
 
 from dag_provenance.errors import PayloadTooLargeError
 from dag_provenance.execution import Executor
+from dag_provenance.requests import First, Work
 
 #: PostgreSQL's largest protocol message (MaxAllocSize - 1), fixed in the server.
 POSTGRESQL_MESSAGE_MAX = 0x3FFF_FFFE
@@ -54,14 +55,20 @@ Payloads = Sequence[tuple[str, str | None]]
 """(name, text) of the payloads one statement carries."""
 
 
-def check(executor: Executor, payloads: Payloads) -> None:
+def checking(executor: Executor, payloads: Payloads) -> Work[None]:
     """Raise `PayloadTooLargeError` if `payloads` exceed what one statement on
     the executor's connection may carry. Costs a length check unless they are
-    near the limit."""
+    near the limit. A work (see `operations`): it asks for MariaDB's limit
+    the first time a connection needs it, through whichever executor runs it.
+    """
     chars = sum(len(text) for _, text in payloads if text)
     if chars == 0:
         return
-    limit = payload_limit(executor)
+    limit: PayloadLimit | None = executor.info.get(_INFO_KEY)
+    if limit is None:
+        mysql = executor.dialect.name in ("mysql", "mariadb")
+        row = (yield First(_MAX_ALLOWED_PACKET)) if mysql else None
+        limit = executor.info[_INFO_KEY] = _limit_of(executor, row)
     if chars * _WORST_BYTES_PER_CHAR <= limit.max_bytes:
         return
     mysql = executor.dialect.name in ("mysql", "mariadb")
@@ -86,23 +93,14 @@ def encoded_size(text: str, mysql_escaped: bool = False) -> int:
     return size
 
 
-def payload_limit(executor: Executor) -> PayloadLimit:
-    """The limit of the executor's database connection, read once per connection."""
-    info = executor.info
-    limit: PayloadLimit | None = info.get(_INFO_KEY)
-    if limit is None:
-        limit = info[_INFO_KEY] = _read_limit(executor)
-    return limit
-
-
 _MAX_ALLOWED_PACKET: Select[Any] = select(literal_column("@@session.max_allowed_packet"))
 
 
-def _read_limit(executor: Executor) -> PayloadLimit:
+def _limit_of(executor: Executor, packet_row: tuple[Any, ...] | None) -> PayloadLimit:
+    """The connection's limit (MariaDB's from its max_allowed_packet row)."""
     dialect = executor.dialect.name
     if dialect in ("mysql", "mariadb"):
-        row = executor.first(_MAX_ALLOWED_PACKET)
-        packet = int(row[0]) if row is not None else 0
+        packet = int(packet_row[0]) if packet_row is not None else 0
         return PayloadLimit(
             max(packet - STATEMENT_OVERHEAD, packet // 2),
             f"the server's max_allowed_packet is {packet:,} bytes: raise it, e.g. "

@@ -20,19 +20,16 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from dag_provenance.dberrors import translated
 from dag_provenance.execution import Executor
-from dag_provenance.operations import (
+from dag_provenance.operations import Operation, OperationContext, Unit, Write
+from dag_provenance.requests import (
     STATEMENT_REQUESTS,
     All,
     AllOf,
     Execute,
     First,
     Many,
-    Operation,
-    OperationContext,
     StatementRequest,
-    Unit,
     Work,
-    Write,
 )
 
 P = ParamSpec("P")

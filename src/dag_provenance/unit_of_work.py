@@ -48,6 +48,7 @@ from dag_provenance.drivers import Driver, driver_for
 from dag_provenance.engine import ENDED_CLEAN, ThreadConnections
 from dag_provenance.errors import BatchThreadError, InvalidInputError
 from dag_provenance.execution import Executor, RawExecutor, SAExecutor, wrap_driver_error
+from dag_provenance.runner import drive
 
 T = TypeVar("T")
 Work = Callable[[Executor], T]
@@ -179,13 +180,13 @@ class EngineUnitOfWork:
         if batch is not None:
             with batch.savepoint() as executor:
                 if payloads:
-                    payload_limits.check(executor, payloads)
+                    drive(payload_limits.checking(executor, payloads), executor)
                 return work(executor)
 
         def once(executor: RawExecutor, driver: Driver) -> T:
             conn = executor.driver_connection
             if payloads:
-                payload_limits.check(executor, payloads)
+                drive(payload_limits.checking(executor, payloads), executor)
             if single and driver.autocommits(conn):
                 return work(executor)
             with (
@@ -404,7 +405,7 @@ class CallerUnitOfWork:
         with self._savepoint() as conn:
             executor = SAExecutor(conn)
             if payloads:
-                payload_limits.check(executor, payloads)
+                drive(payload_limits.checking(executor, payloads), executor)
             return work(executor)
 
     @contextmanager
