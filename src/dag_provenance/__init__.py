@@ -3,6 +3,7 @@
 A drop-in for `lythonic.compose.dag_provenance` on SQLAlchemy and Alembic.
 """
 
+from dag_provenance.async_repository import AsyncDagProvenance
 from dag_provenance.errors import (
     AmbiguousRunIdError,
     BatchThreadError,
@@ -32,7 +33,7 @@ from dag_provenance.initiator import SCHEDULER, initiated_by, run_initiator
 from dag_provenance.maintenance import CopyResult, PruneResult, copy_store, prune
 from dag_provenance.migrate import MigrationStatus, migration_status
 from dag_provenance.models import DagRun, EdgeTraversal, IoPayload, NodeExecution
-from dag_provenance.null import NullProvenance
+from dag_provenance.null import AsyncNullProvenance, NullProvenance
 from dag_provenance.protocol import ProvenanceStore, RunCursor
 from dag_provenance.repository import DagProvenance
 from dag_provenance.serialization import json_default, safe_json_dumps
@@ -41,6 +42,8 @@ from dag_provenance.status import NodeStatus, RunStatus
 __all__ = [
     "SCHEDULER",
     "AmbiguousRunIdError",
+    "AsyncDagProvenance",
+    "AsyncNullProvenance",
     "BatchThreadError",
     "ConflictError",
     "CopyResult",

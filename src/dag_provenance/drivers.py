@@ -157,6 +157,12 @@ class AsyncDriver:
     errors: tuple[type[Exception], ...] = ()
     """The driver's own exception classes (its DBAPI `Error`)."""
 
+    async def acquire(self, connection: Any) -> None:
+        """Ready a connection checked out for the store's own units."""
+
+    async def release(self, connection: Any) -> None:
+        """Leave the connection as the pool's other users expect it."""
+
     async def execute(self, connection: Any, sql: str, args: Any, many: bool = False) -> Any:
         """Send `sql`; return a cursor to read the result from."""
         cursor = connection.cursor()
@@ -198,9 +204,22 @@ class AiosqliteDriver(AsyncDriver):
 
 
 class PsycopgAsyncDriver(AsyncDriver):
-    """psycopg 3's AsyncConnection, with its async pipeline."""
+    """psycopg 3's AsyncConnection, with its async pipeline; autocommit for
+    the store's units, as the sync driver (set on the client, no round trip)."""
 
     sync = PsycopgDriver()
+
+    async def acquire(self, connection: Any) -> None:
+        if not connection.autocommit:
+            await connection.set_autocommit(True)
+
+    async def release(self, connection: Any) -> None:
+        if (
+            connection.autocommit
+            and not connection.closed
+            and not self.sync.in_transaction(connection)
+        ):
+            await connection.set_autocommit(False)
 
     @contextlib.asynccontextmanager
     async def pipeline(self, connection: Any) -> AsyncIterator[Any]:

@@ -14,6 +14,7 @@ goes back to the pool unless it was left in a transaction.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sqlite3
 import threading
@@ -102,13 +103,23 @@ ASYNC_DRIVERS = {
     "mysql": "asyncmy",
     "mariadb": "asyncmy",
 }
-_ASYNC_DRIVER_NAMES = {"aiosqlite", "psycopg", "psycopg_async", "asyncmy", "aiomysql", "asyncpg"}
+_ASYNC_DRIVER_NAMES = {"aiosqlite", "psycopg", "psycopg_async", "asyncmy", "aiomysql"}
+_SYNC_DRIVER_NAMES = {
+    "pysqlite",
+    "psycopg2",
+    "pg8000",
+    "pymysql",
+    "mysqldb",
+    "mysqlconnector",
+    "mariadbconnector",
+}
 
 
 def async_url(target: str | os.PathLike[str]) -> URL:
     """The asyncio URL for `target`: a SQLite path, or a URL whose sync driver
     (pysqlite, psycopg, psycopg2, PyMySQL, ...) is replaced by its asyncio
-    one (aiosqlite, psycopg's async mode, asyncmy); an asyncio URL as given."""
+    one (aiosqlite, psycopg's async mode, asyncmy); a URL naming a supported
+    asyncio driver (those, or aiomysql) as given."""
     url = make_url(str(target)) if isinstance(target, str) and is_url(target) else None
     if url is None:
         url = sqlite_file_url(target)
@@ -118,6 +129,11 @@ def async_url(target: str | os.PathLike[str]) -> URL:
     driver = ASYNC_DRIVERS.get(backend)
     if driver is None:
         raise InvalidInputError(f"no asyncio driver is known for {url.drivername!r} URLs")
+    if url.get_driver_name() not in _SYNC_DRIVER_NAMES:
+        raise InvalidInputError(
+            f"the async store does not run on {url.drivername!r}: use {backend}+{driver} "
+            f"(or a {backend} URL of any sync driver, which is mapped to it)"
+        )
     return url.set(drivername=f"{backend}+{driver}")
 
 
@@ -126,6 +142,8 @@ def make_async_engine(target: str | os.PathLike[str], **engine_kwargs: Any) -> A
     `make_engine` configures a sync one."""
     url = async_url(target)
     try:
+        if importlib.util.find_spec("greenlet") is None:  # needed only once connecting
+            raise ImportError("No module named 'greenlet'")
         from sqlalchemy.ext.asyncio import create_async_engine
 
         return _engine_for(url, _Factory(create_async_engine, asyncio=True), **engine_kwargs)

@@ -49,6 +49,16 @@ class Outcome(Protocol):
     def rowcount(self) -> int: ...
 
 
+class ConnectionFacts(Protocol):
+    """What is known of the connection an executor runs on."""
+
+    dialect: Dialect
+    driver_connection: Any
+    """The driver's own connection object."""
+    info: dict[str, Any]
+    """Kept as long as the driver's connection (e.g. its payload limit)."""
+
+
 class Executor(Protocol):
     """Runs statements inside one unit of work."""
 

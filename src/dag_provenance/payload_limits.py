@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import Select, literal_column, select
 
 from dag_provenance.errors import PayloadTooLargeError
-from dag_provenance.execution import Executor
+from dag_provenance.execution import ConnectionFacts
 from dag_provenance.requests import First, Work
 
 #: PostgreSQL's largest protocol message (MaxAllocSize - 1), fixed in the server.
@@ -55,7 +55,7 @@ Payloads = Sequence[tuple[str, str | None]]
 """(name, text) of the payloads one statement carries."""
 
 
-def checking(executor: Executor, payloads: Payloads) -> Work[None]:
+def checking(executor: ConnectionFacts, payloads: Payloads) -> Work[None]:
     """Raise `PayloadTooLargeError` if `payloads` exceed what one statement on
     the executor's connection may carry. Costs a length check unless they are
     near the limit. A work (see `operations`): it asks for MariaDB's limit
@@ -96,7 +96,7 @@ def encoded_size(text: str, mysql_escaped: bool = False) -> int:
 _MAX_ALLOWED_PACKET: Select[Any] = select(literal_column("@@session.max_allowed_packet"))
 
 
-def _limit_of(executor: Executor, packet_row: tuple[Any, ...] | None) -> PayloadLimit:
+def _limit_of(executor: ConnectionFacts, packet_row: tuple[Any, ...] | None) -> PayloadLimit:
     """The connection's limit (MariaDB's from its max_allowed_packet row)."""
     dialect = executor.dialect.name
     if dialect in ("mysql", "mariadb"):

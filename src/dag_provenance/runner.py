@@ -163,6 +163,27 @@ async def drive_async(work: Work[T], executor: Any) -> T:
         return result
 
 
+def async_work(unit: Unit) -> Callable[[Any], Awaitable[Any]]:
+    """`sync_work`'s twin: a unit's work as a coroutine function of an async executor."""
+    if isinstance(unit.work, STATEMENT_REQUESTS):
+        return functools.partial(_answer_one_async, unit.work)
+    if isinstance(unit, Write):
+        return functools.partial(_drive_write_async, unit.work)
+    return functools.partial(_drive_read_async, unit.work)
+
+
+async def _answer_one_async(request: StatementRequest, executor: Any) -> Any:
+    return await _ANSWERS[type(request)](executor, request)
+
+
+async def _drive_read_async(make: Callable[[], Work[Any]], executor: Any) -> Any:
+    return await drive_async(make(), executor)
+
+
+async def _drive_write_async(make: Callable[[bool], Work[Any]], executor: Any) -> Any:
+    return await drive_async(make(executor.deferred), executor)
+
+
 class AsyncUnits(Protocol):
     """A store that runs units of work as coroutines."""
 
@@ -201,6 +222,7 @@ def async_operation(
 __all__ = [
     "answer",
     "async_operation",
+    "async_work",
     "drive",
     "drive_async",
     "run_async",
