@@ -26,7 +26,7 @@ from dag_provenance import payload_limits
 from dag_provenance.dberrors import translated
 from dag_provenance.drivers import AsyncDriver, async_driver_for
 from dag_provenance.engine import ENDED_CLEAN
-from dag_provenance.execution import AsyncRawExecutor
+from dag_provenance.execution import AsyncRawExecutor, is_observed
 from dag_provenance.runner import drive_async
 from dag_provenance.unit_of_work import MAX_RECONNECTS
 
@@ -204,7 +204,9 @@ class AsyncEngineUnitOfWork:
             raw = await connection.get_raw_connection()
         conn = raw.driver_connection
         driver = async_driver_for(conn)
-        return connection, AsyncRawExecutor(conn, self._dialect, raw.info, driver), driver
+        observed = connection.sync_connection if is_observed(self._engine.sync_engine) else None
+        executor = AsyncRawExecutor(conn, self._dialect, raw.info, driver, observed)
+        return connection, executor, driver
 
     @staticmethod
     async def _release(

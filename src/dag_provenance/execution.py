@@ -31,7 +31,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Connection, Insert, exc
+from sqlalchemy import Connection, Engine, Insert, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -267,6 +267,36 @@ class _StatementContext:
         self.executemany = executemany
 
 
+def is_observed(engine: Engine) -> bool:
+    """Whether someone watches `engine`'s statements (cursor-execute
+    listeners, `echo`): the raw paths then pass theirs through too."""
+    dispatch = engine.dispatch
+    return bool(engine.echo or dispatch.before_cursor_execute or dispatch.after_cursor_execute)
+
+
+def before_cursor_execute(
+    observed: Connection, cursor: Any, sql: str, args: Any, many: bool
+) -> tuple[str, Any, _StatementContext]:
+    """Pass a statement the raw path is about to send through `observed`'s
+    engine's `before_cursor_execute` listeners (which may change it) and its
+    `echo` log, as SQLAlchemy would; the context for `after_cursor_execute`."""
+    context = _StatementContext(many)
+    for listener in observed.dispatch.before_cursor_execute:
+        sql, args = listener(observed, cursor, sql, args, context, many)
+    if observed.engine.echo:
+        observed.engine.logger.info("%s", sql)
+        observed.engine.logger.info("[dag-provenance] %r", args)
+    return sql, args, context
+
+
+def echo_control(observed: Connection, sql: str) -> None:
+    """Log a transaction control statement, as SQLAlchemy logs its own (they
+    do not go to cursor listeners: SQLAlchemy reports transactions through
+    other events)."""
+    if observed.engine.echo:
+        observed.engine.logger.info("%s", sql)
+
+
 class RawExecutor:
     """Runs statements on a DBAPI connection; the transaction is the unit of
     work's business. Inside psycopg's pipeline mode (opened by the unit of
@@ -312,14 +342,8 @@ class RawExecutor:
 
     def _send(self, cursor: Any, sql: str, args: Any, many: bool = False) -> None:
         observed = self._observed
-        context = None
         if observed is not None:
-            context = _StatementContext(many)
-            for listener in observed.dispatch.before_cursor_execute:
-                sql, args = listener(observed, cursor, sql, args, context, many)
-            if observed.engine.echo:
-                observed.engine.logger.info("%s", sql)
-                observed.engine.logger.info("[dag-provenance] %r", args)
+            sql, args, context = before_cursor_execute(observed, cursor, sql, args, many)
         try:
             if args is None:
                 cursor.execute(sql)
@@ -380,9 +404,8 @@ class RawExecutor:
         """Send a transaction control statement (BEGIN, COMMIT, SAVEPOINT ...).
         Like SQLAlchemy's own, these are logged but not passed to cursor
         listeners (SQLAlchemy reports transactions through other events)."""
-        observed = self._observed
-        if observed is not None and observed.engine.echo:
-            observed.engine.logger.info("%s", sql)
+        if self._observed is not None:
+            echo_control(self._observed, sql)
         try:
             self._conn.cursor().execute(sql)
         except self._error as e:
@@ -464,15 +487,24 @@ def wrap_driver_error(
 class AsyncRawExecutor:
     """`RawExecutor`'s twin for asyncio drivers: the same prepared statements,
     parameters, row processing and error wrapping, each statement awaited
-    through the driver strategy (`drivers.AsyncDriver`)."""
+    through the driver strategy (`drivers.AsyncDriver`). `observed`: as for
+    `RawExecutor` (the `AsyncConnection`'s sync face), except that
+    `before_cursor_execute` listeners get no cursor (None): the asyncio
+    drivers make it as they send."""
 
     def __init__(
-        self, connection: Any, dialect: Dialect, info: dict[str, Any], driver: Any
+        self,
+        connection: Any,
+        dialect: Dialect,
+        info: dict[str, Any],
+        driver: Any,
+        observed: Connection | None = None,
     ) -> None:
         self.dialect = dialect
         self.driver_connection = connection
         self.info = info
         self._driver = driver
+        self._observed = observed
         self._errors: tuple[type[Exception], ...] = driver.errors or (dialect.loaded_dbapi.Error,)
         self._prepared = prepared_statements.for_dialect(dialect)
         self.deferred = False
@@ -484,10 +516,16 @@ class AsyncRawExecutor:
         )
 
     async def _send(self, sql: str, args: Any, many: bool = False) -> Any:
+        observed = self._observed
+        if observed is not None:  # the driver makes the cursor as it sends
+            sql, args, context = before_cursor_execute(observed, None, sql, args, many)
         try:
-            return await self._driver.execute(self.driver_connection, sql, args, many)
+            cursor = await self._driver.execute(self.driver_connection, sql, args, many)
         except self._errors as e:
             raise self._wrap(e, sql, args) from e
+        if observed is not None:
+            observed.dispatch.after_cursor_execute(observed, cursor, sql, args, context, many)
+        return cursor
 
     async def _run(self, statement: ClauseElement, params: Params | None) -> tuple[Prepared, Any]:
         prepared = _Statements.get_in(self._prepared, statement, self.dialect, params)
@@ -535,8 +573,14 @@ class AsyncRawExecutor:
         ]
 
     async def control(self, sql: str) -> None:
-        """Send a transaction control statement (BEGIN, COMMIT, SAVEPOINT ...)."""
-        await self._send(sql, None)
+        """Send a transaction control statement (BEGIN, COMMIT, SAVEPOINT ...),
+        logged as `RawExecutor.control`'s."""
+        if self._observed is not None:
+            echo_control(self._observed, sql)
+        try:
+            await self._driver.execute(self.driver_connection, sql, None)
+        except self._errors as e:
+            raise self._wrap(e, sql, None) from e
 
     async def commit(self) -> None:
         await self._call(self._driver.commit, "COMMIT")

@@ -47,7 +47,13 @@ from dag_provenance.dberrors import translated
 from dag_provenance.drivers import Driver, driver_for
 from dag_provenance.engine import ENDED_CLEAN, ThreadConnections
 from dag_provenance.errors import BatchThreadError, InvalidInputError
-from dag_provenance.execution import Executor, RawExecutor, SAExecutor, wrap_driver_error
+from dag_provenance.execution import (
+    Executor,
+    RawExecutor,
+    SAExecutor,
+    is_observed,
+    wrap_driver_error,
+)
 from dag_provenance.runner import drive
 
 T = TypeVar("T")
@@ -261,7 +267,7 @@ class EngineUnitOfWork:
         SQLAlchemy Connection, so the executor can pass every statement
         through the listeners."""
         engine = self._engine
-        if engine.echo or _has_cursor_listeners(engine):
+        if is_observed(engine):
             observed = engine.connect()
             connection = observed.connection
             executor = RawExecutor(
@@ -412,11 +418,6 @@ class CallerUnitOfWork:
     def batch(self) -> Iterator[None]:
         with translated(), self._savepoint():
             yield
-
-
-def _has_cursor_listeners(engine: Engine) -> bool:
-    dispatch = engine.dispatch
-    return bool(dispatch.before_cursor_execute) or bool(dispatch.after_cursor_execute)
 
 
 def _begin_sqlite_transaction(conn: Connection) -> None:
