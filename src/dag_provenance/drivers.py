@@ -17,6 +17,7 @@ The aim is the fewest round trips that keep each promise:
 from __future__ import annotations
 
 import contextlib
+import importlib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
@@ -165,7 +166,7 @@ class AsyncDriver:
 
     async def execute(self, connection: Any, sql: str, args: Any, many: bool = False) -> Any:
         """Send `sql`; return a cursor to read the result from."""
-        cursor = connection.cursor()
+        cursor = await self.cursor(connection)
         if args is None:
             await cursor.execute(sql)
         elif many:
@@ -173,6 +174,9 @@ class AsyncDriver:
         else:
             await cursor.execute(sql, args)
         return cursor
+
+    async def cursor(self, connection: Any) -> Any:
+        return connection.cursor()
 
     async def fetchall(self, cursor: Any) -> list[Any]:
         return list(await cursor.fetchall())
@@ -246,34 +250,23 @@ class AiomysqlDriver(AsyncDriver):
 
     sync = PyMySQLDriver()
 
-    async def execute(self, connection: Any, sql: str, args: Any, many: bool = False) -> Any:
-        cursor = await connection.cursor()
-        if args is None:
-            await cursor.execute(sql)
-        elif many:
-            await cursor.executemany(sql, args)
-        else:
-            await cursor.execute(sql, args)
-        return cursor
+    async def cursor(self, connection: Any) -> Any:
+        return await connection.cursor()
 
 
-def _async_errors() -> dict[str, tuple[type[Exception], ...]]:
-    import sqlite3
+_ASYNC_ERRORS = {
+    "aiosqlite": "sqlite3",
+    "psycopg": "psycopg",
+    "asyncmy": "asyncmy.errors",
+    "aiomysql": "pymysql.err",
+}
+"""Where each asyncio driver's DBAPI `Error` class lives (already imported,
+with the driver, by the time a connection of it is seen)."""
 
-    errors: dict[str, tuple[type[Exception], ...]] = {"aiosqlite": (sqlite3.Error,)}
-    with contextlib.suppress(ImportError):
-        import psycopg
 
-        errors["psycopg"] = (psycopg.Error,)
-    with contextlib.suppress(ImportError):
-        import asyncmy.errors
-
-        errors["asyncmy"] = (asyncmy.errors.Error,)
-    with contextlib.suppress(ImportError):
-        import pymysql  # type: ignore[import-untyped]
-
-        errors["aiomysql"] = (pymysql.err.Error,)
-    return errors
+def _async_errors(name: str) -> tuple[type[Exception], ...]:
+    module = _ASYNC_ERRORS.get(name)
+    return () if module is None else (importlib.import_module(module).Error,)
 
 
 _ASYNC_BY_MODULE: dict[str, type[AsyncDriver]] = {
@@ -292,6 +285,6 @@ def async_driver_for(connection: Any) -> AsyncDriver:
     if driver is None:
         name = kind.__module__.split(".")[0]
         driver = _ASYNC_BY_MODULE.get(name, AsyncDriver)()
-        driver.errors = _async_errors().get(name, ())
+        driver.errors = _async_errors(name)
         _ASYNC_BY_TYPE[kind] = driver
     return driver

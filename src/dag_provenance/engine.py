@@ -14,6 +14,8 @@ goes back to the pool unless it was left in a transaction.
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import importlib.util
 import os
 import sqlite3
@@ -100,10 +102,15 @@ def _not_installed(url: URL, e: ImportError, extra: str | None) -> DriverNotInst
 ASYNC_DRIVERS = {
     "sqlite": "aiosqlite",
     "postgresql": "psycopg",
-    "mysql": "asyncmy",
-    "mariadb": "asyncmy",
+    "mysql": "aiomysql",
+    "mariadb": "aiomysql",
 }
-_ASYNC_DRIVER_NAMES = {"aiosqlite", "psycopg", "psycopg_async", "asyncmy", "aiomysql"}
+_ASYNC_DRIVER_NAMES = {"aiosqlite", "psycopg", "psycopg_async", "aiomysql"}
+_REFUSED_ASYNC_DRIVERS = {
+    # asyncmy 0.2 hangs or fails reading a value of 16 MiB or more (a row
+    # split over several packets): payloads that large are the store's to keep.
+    "asyncmy": "it cannot read back a value of 16 MiB or more",
+}
 _SYNC_DRIVER_NAMES = {
     "pysqlite",
     "psycopg2",
@@ -115,11 +122,18 @@ _SYNC_DRIVER_NAMES = {
 }
 
 
+def sqlite_file_of(url: URL) -> Path | None:
+    """The file a SQLite URL names (None for another engine, or in memory)."""
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(str(url.database))
+    return None
+
+
 def async_url(target: str | os.PathLike[str]) -> URL:
     """The asyncio URL for `target`: a SQLite path, or a URL whose sync driver
     (pysqlite, psycopg, psycopg2, PyMySQL, ...) is replaced by its asyncio
-    one (aiosqlite, psycopg's async mode, asyncmy); a URL naming a supported
-    asyncio driver (those, or aiomysql) as given."""
+    one (aiosqlite, psycopg's async mode, aiomysql); a URL naming one of
+    those asyncio drivers as given."""
     url = make_url(str(target)) if isinstance(target, str) and is_url(target) else None
     if url is None:
         url = sqlite_file_url(target)
@@ -130,8 +144,10 @@ def async_url(target: str | os.PathLike[str]) -> URL:
     if driver is None:
         raise InvalidInputError(f"no asyncio driver is known for {url.drivername!r} URLs")
     if url.get_driver_name() not in _SYNC_DRIVER_NAMES:
+        why = _REFUSED_ASYNC_DRIVERS.get(url.get_driver_name())
         raise InvalidInputError(
-            f"the async store does not run on {url.drivername!r}: use {backend}+{driver} "
+            f"the async store does not run on {url.drivername!r}"
+            f"{f' ({why})' if why else ''}: use {backend}+{driver} "
             f"(or a {backend} URL of any sync driver, which is mapped to it)"
         )
     return url.set(drivername=f"{backend}+{driver}")
@@ -244,6 +260,31 @@ def _use_wal(cursor: Any) -> None:
             time.sleep(0.005)
 
 
+def _bound_async_connect(engine: Engine, driver: str) -> None:
+    """Bound an asyncio MySQL driver's whole connect (TCP, handshake, login)
+    by the connect timeout: aiomysql's connect_timeout covers only the TCP
+    connect, and its handshake has no read timeout, so a server that accepts
+    and never answers would hang the task. A connect that times out fails
+    as the driver's own refused connect does (OperationalError 2003)."""
+    connect = importlib.import_module(driver).connect
+    dbapi = engine.dialect.loaded_dbapi
+
+    async def bounded(*args: Any, **kwargs: Any) -> Any:
+        timeout = kwargs.get("connect_timeout") or CONNECT_TIMEOUT_S
+        try:
+            async with asyncio.timeout(timeout):
+                return await connect(*args, **kwargs)
+        except TimeoutError as e:
+            host = kwargs.get("host", "localhost")
+            raise dbapi.OperationalError(
+                2003, f"Can't connect to MySQL server on {host!r} (no answer in {timeout} s)"
+            ) from e
+
+    @event.listens_for(engine, "do_connect")
+    def _do_connect(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+        cparams["async_creator_fn"] = bounded
+
+
 def _mysql_engine(url: URL, factory: _Factory, **engine_kwargs: Any) -> Any:
     if "charset" not in url.query:
         url = url.update_query_dict({"charset": "utf8mb4"})
@@ -261,12 +302,13 @@ def _mysql_engine(url: URL, factory: _Factory, **engine_kwargs: Any) -> Any:
     # PyMySQL's connect_timeout covers only the TCP connect; the handshake
     # reads with read_timeout, so a server that accepts and never answers
     # would hang the caller. Bound the handshake by the connect timeout...
-    # (The asyncio drivers bound their reads with asyncio's own timeouts.)
     bound_handshake = "read_timeout" not in connect_args and not factory.asyncio
     if bound_handshake:
         connect_args["read_timeout"] = CONNECT_TIMEOUT_S
     made = factory.create(url, **kwargs)
     engine = factory.events_of(made)
+    if factory.asyncio:
+        _bound_async_connect(engine, url.get_driver_name())
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
