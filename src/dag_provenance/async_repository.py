@@ -2,7 +2,7 @@
 
 The same operations as `DagProvenance` (`operations`, run by `runner`): the
 same statements, checks, errors and models; each exchange with the database
-is awaited on an asyncio driver (aiosqlite, psycopg's async mode, asyncmy)
+is awaited on an asyncio driver (aiosqlite, psycopg's async mode, aiomysql)
 through SQLAlchemy's asyncio extension (`async_unit_of_work`), so the event
 loop goes on with other tasks meanwhile. The initiator is read from the
 calling task's context, with no thread hop.
@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
-from dag_provenance import maintenance, operations
 from dag_provenance.dberrors import translated
-from dag_provenance.engine import make_async_engine
+from dag_provenance.engine import make_async_engine, sqlite_file_of
 from dag_provenance.errors import InvalidInputError
+from dag_provenance.methods import StoreMethods
 from dag_provenance.migrate import ensure_schema
-from dag_provenance.operations import Read, StoreContext, Unit
-from dag_provenance.runner import async_operation, async_work, run_async
+from dag_provenance.operations import StoreContext, Unit
+from dag_provenance.runner import AsyncStore, submit
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -36,12 +36,12 @@ if TYPE_CHECKING:
     from dag_provenance.async_unit_of_work import AsyncEngineUnitOfWork
 
 
-class AsyncDagProvenance:
+class AsyncDagProvenance(StoreMethods, AsyncStore):
     """Records the provenance of DAG runs, as coroutines (see the module).
 
     `db_path`: a SQLite file path, a URL (a sync driver's URL is served by
     its asyncio twin: `postgresql+psycopg://` by psycopg's async mode,
-    `mysql+pymysql://` by asyncmy, a path or `sqlite://` by aiosqlite), or an
+    `mysql+pymysql://` by aiomysql, a path or `sqlite://` by aiosqlite), or an
     `AsyncEngine` used as given. The schema is brought to the newest
     revision (as `DagProvenance` does, under the same locks) before the
     first call, or when entering `async with`; `migrate=False` only checks.
@@ -77,10 +77,8 @@ class AsyncDagProvenance:
 
     @property
     def db_path(self) -> Path | None:
-        url = self.engine.url
-        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-            return Path(str(url.database))
-        return None
+        """The SQLite file the store is on (None on a server)."""
+        return sqlite_file_of(self.engine.url)
 
     def __repr__(self) -> str:
         return f"AsyncDagProvenance({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -126,43 +124,12 @@ class AsyncDagProvenance:
         async with self.unit_of_work.batch():
             yield self
 
-    # The runner's seam (see `runner`).
+    # The runner's seam (see `runner`): each unit of an operation on the unit of work.
 
     async def _run_unit(self, unit: Unit) -> Any:
         if not self._schema_ready:
             await self._ensure_schema()
-        if isinstance(unit, Read):
-            return await self.unit_of_work.read(async_work(unit), snapshot=unit.snapshot)
-        replay = unit.on_replay
-        return await self.unit_of_work.write(
-            async_work(unit),
-            payloads=unit.payloads,
-            single=unit.single,
-            pipeline=unit.pipeline,
-            on_replay=None if replay is None else (lambda: run_async(self, replay())),
-        )
-
-    # The public operations (written once in `operations`, for both stores)
-
-    create_run = async_operation(operations.create_run)
-    update_run_status = async_operation(operations.update_run_status)
-    finish_run = async_operation(operations.finish_run)
-    record_node_start = async_operation(operations.record_node_start)
-    record_node_skipped = async_operation(operations.record_node_skipped)
-    complete_node_with_edges = async_operation(operations.complete_node_with_edges)
-    fail_node_and_finish_run = async_operation(operations.fail_node_and_finish_run)
-    get_run = async_operation(operations.get_run)
-    get_node_executions = async_operation(operations.get_node_executions)
-    get_node_output = async_operation(operations.get_node_output)
-    get_pending_nodes = async_operation(operations.get_pending_nodes)
-    get_edge_traversals = async_operation(operations.get_edge_traversals)
-    inspect_run = async_operation(operations.inspect_run)
-    changes_since = async_operation(operations.changes_since)
-    get_recent_runs = async_operation(operations.get_recent_runs)
-    get_active_runs = async_operation(operations.get_active_runs)
-    get_child_runs = async_operation(operations.get_child_runs)
-    load_io = async_operation(operations.load_io)
-    prune = async_operation(maintenance.prune_operation)
+        return await submit(self, self.unit_of_work, unit, awaiting=True)
 
 
 def _async_engine(target: object) -> AsyncEngine:

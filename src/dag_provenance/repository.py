@@ -26,17 +26,17 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
-from dag_provenance import maintenance, operations
 from dag_provenance.dberrors import translated
-from dag_provenance.engine import DbTarget, shared_engines
+from dag_provenance.engine import DbTarget, shared_engines, sqlite_file_of
+from dag_provenance.methods import StoreMethods
 from dag_provenance.migrate import ensure_schema
-from dag_provenance.operations import Read, StoreContext, Unit
+from dag_provenance.operations import StoreContext, Unit
 from dag_provenance.protocol import RunCursor
-from dag_provenance.runner import run_sync, sync_operation, sync_work
+from dag_provenance.runner import SyncStore, submit
 from dag_provenance.unit_of_work import CallerUnitOfWork, EngineUnitOfWork, UnitOfWork
 
 
-class DagProvenance:
+class DagProvenance(StoreMethods, SyncStore):
     """Records the provenance of DAG runs and answers questions about them.
 
     `db_path` is one of:
@@ -80,7 +80,7 @@ class DagProvenance:
             threads = shared_engines.thread_connections(self._engine_key)
             self.unit_of_work = EngineUnitOfWork(engine, threads)
         self.engine = self.unit_of_work.engine
-        self.db_path = self._sqlite_path()
+        self.db_path = sqlite_file_of(self.engine.url)
         self._context = StoreContext(self.engine.dialect.name, initiator_var)
         try:
             key = self._engine_key
@@ -92,12 +92,6 @@ class DagProvenance:
         except BaseException:
             self.close()
             raise
-
-    def _sqlite_path(self) -> Path | None:
-        url = self.engine.url
-        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-            return Path(str(url.database))
-        return None
 
     def __repr__(self) -> str:
         return f"DagProvenance({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -141,41 +135,10 @@ class DagProvenance:
 
     # Operating the store (see dag_provenance.maintenance and .migrate)
 
-    # The runner's seam (see `runner`): what the operations need, and units.
+    # The runner's seam (see `runner`): each unit of an operation on the unit of work.
 
     def _run_unit(self, unit: Unit) -> Any:
-        if isinstance(unit, Read):
-            return self.unit_of_work.read(sync_work(unit), snapshot=unit.snapshot)
-        replay = unit.on_replay
-        return self.unit_of_work.write(
-            sync_work(unit),
-            payloads=unit.payloads,
-            single=unit.single,
-            pipeline=unit.pipeline,
-            on_replay=None if replay is None else (lambda: run_sync(self, replay())),
-        )
-
-    # The public operations (written once in `operations`, for both stores)
-
-    create_run = sync_operation(operations.create_run)
-    update_run_status = sync_operation(operations.update_run_status)
-    finish_run = sync_operation(operations.finish_run)
-    record_node_start = sync_operation(operations.record_node_start)
-    record_node_skipped = sync_operation(operations.record_node_skipped)
-    complete_node_with_edges = sync_operation(operations.complete_node_with_edges)
-    fail_node_and_finish_run = sync_operation(operations.fail_node_and_finish_run)
-    get_run = sync_operation(operations.get_run)
-    get_node_executions = sync_operation(operations.get_node_executions)
-    get_node_output = sync_operation(operations.get_node_output)
-    get_pending_nodes = sync_operation(operations.get_pending_nodes)
-    get_edge_traversals = sync_operation(operations.get_edge_traversals)
-    inspect_run = sync_operation(operations.inspect_run)
-    changes_since = sync_operation(operations.changes_since)
-    get_recent_runs = sync_operation(operations.get_recent_runs)
-    get_active_runs = sync_operation(operations.get_active_runs)
-    get_child_runs = sync_operation(operations.get_child_runs)
-    load_io = sync_operation(operations.load_io)
-    prune = sync_operation(maintenance.prune_operation)
+        return submit(self, self.unit_of_work, unit)
 
 
 __all__ = ["DagProvenance", "RunCursor"]

@@ -1,26 +1,25 @@
-"""Running the operations (`operations`) on a store: the only code that
-differs between the sync and the async store, and it is small.
+"""Running the operations (`operations`) on a store, sync or async.
 
 An operation yields units of work; the runner runs each on the store's unit
 of work and sends back its result, or throws its error in. A unit's work
-yields statement requests; the driver answers each with the executor. The
-sync and async versions are the same loops, one with `await`.
+yields statement requests; the executor answers each. One loop (`_loop`)
+does both, for both stores: for the async store it awaits each answer.
 
-`sync_operation` / `async_operation` turn an operation into a store method
-with the operation's own signature and docstring, its errors translated to
-the library's (`dberrors`).
+`StoreMethod` makes an operation a method of every store: a plain method of
+a `SyncStore`, a coroutine method of an `AsyncStore` (see `methods`).
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from dag_provenance.dberrors import translated
 from dag_provenance.execution import Executor
-from dag_provenance.operations import Operation, OperationContext, Unit, Write
+from dag_provenance.operations import Operation, OperationContext, Read, Unit, Write
 from dag_provenance.requests import (
     STATEMENT_REQUESTS,
     All,
@@ -35,6 +34,8 @@ from dag_provenance.requests import (
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
+Q = TypeVar("Q")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 _ANSWERS: dict[type, Callable[[Any, Any], Any]] = {
@@ -52,83 +53,187 @@ def answer(executor: Executor, request: StatementRequest) -> Any:
     return _ANSWERS[type(request)](executor, request)
 
 
-def drive(work: Work[T], executor: Executor) -> T:
-    """Run a unit's work on `executor`; a statement's error is thrown into
-    the work at its `yield`."""
+def _loop(
+    steps: Generator[Q, Any, T], step: Callable[[Q], Any], awaiting: bool
+) -> Generator[Any, Any, T]:
+    """The one loop both stores run: each request `steps` yields goes to
+    `step`, and its answer is sent back (or its error thrown in at the
+    `yield`) until `steps` returns.
+
+    With `awaiting`, each answer is an awaitable, awaited here: the loop is
+    then a coroutine (`types.coroutine` below marks it so), for the async
+    store to await. Without, nothing is awaited, the loop never suspends,
+    and `_finished` runs it to its end at once, for the sync store."""
+    value: Any = None
+    send = steps.send
+    while True:
+        try:
+            request = send(value)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        try:
+            value = step(request)
+            if awaiting:
+                value = yield from value.__await__()
+        except Exception as e:
+            value, send = e, steps.throw
+        else:
+            send = steps.send
+
+
+# Marks `_loop`'s generators as awaitable (in place: the sync uses are the same
+# function, and never await).
+_awaited_loop: Callable[[Generator[Q, Any, T], Callable[[Q], Any], bool], Awaitable[T]]
+_awaited_loop = types.coroutine(_loop)
+
+
+def _finished(loop: Generator[Any, Any, T]) -> T:
     try:
-        request = next(work)
-        while True:
-            try:
-                answered = answer(executor, request)
-            except Exception as e:
-                request = work.throw(e)
-            else:
-                request = work.send(answered)
+        loop.send(None)
     except StopIteration as done:
         result: T = done.value
         return result
+    raise AssertionError("a sync store's step was awaited")  # pragma: no cover
 
 
-def sync_work(unit: Unit) -> Callable[[Executor], Any]:
+def drive(work: Work[T], executor: Executor) -> T:
+    """Run a unit's work on `executor`; a statement's error is thrown into
+    the work at its `yield`."""
+    return _finished(_loop(work, functools.partial(answer, executor), False))
+
+
+def drive_async(work: Work[T], executor: Any) -> Awaitable[T]:
+    """`drive` on an async executor (whose methods are coroutines), awaitable."""
+    return _awaited_loop(work, functools.partial(answer, executor), True)
+
+
+def unit_work(unit: Unit, awaiting: bool = False) -> Callable[[Any], Any]:
     """A unit's work (one statement request, or a factory of a `Work`) as a
-    function of the executor, for the sync unit of work."""
+    function of the executor that gives the unit's result; with `awaiting`,
+    an awaitable of it (for the async unit of work)."""
     if isinstance(unit.work, STATEMENT_REQUESTS):
         return functools.partial(_answer_one, unit.work)
-    if isinstance(unit, Write):
-        return functools.partial(_drive_write, unit.work)
-    return functools.partial(_drive_read, unit.work)
+    return functools.partial(_drive_unit, unit, awaiting)
 
 
-def _answer_one(request: StatementRequest, executor: Executor) -> Any:
+def _answer_one(request: StatementRequest, executor: Any) -> Any:
     return _ANSWERS[type(request)](executor, request)
 
 
-def _drive_read(make: Callable[[], Work[Any]], executor: Executor) -> Any:
-    return drive(make(), executor)
+def _drive_unit(unit: Unit, awaiting: bool, executor: Any) -> Any:
+    make: Any = unit.work
+    work = make(executor.deferred) if isinstance(unit, Write) else make()
+    if awaiting:
+        return _awaited_loop(work, functools.partial(answer, executor), True)
+    return _finished(_loop(work, functools.partial(answer, executor), False))
 
 
-def _drive_write(make: Callable[[bool], Work[Any]], executor: Executor) -> Any:
-    return drive(make(executor.deferred), executor)
+def run_sync(store: Any, operation: Operation[R]) -> R:
+    """Run `operation`'s units one after the other on `store` (its `_run_unit`)."""
+    return _finished(_loop(operation, store._run_unit, False))
 
 
-class SyncUnits(Protocol):
-    """A store that runs units of work synchronously."""
-
-    def _run_unit(self, unit: Unit) -> Any: ...
-
-
-def run_sync(store: SyncUnits, operation: Operation[R]) -> R:
-    """Run `operation`'s units one after the other on `store`."""
-    try:
-        unit = next(operation)
-        while True:
-            try:
-                result = store._run_unit(unit)
-            except Exception as e:
-                unit = operation.throw(e)
-            else:
-                unit = operation.send(result)
-    except StopIteration as done:
-        answered: R = done.value
-        return answered
+def run_async(store: Any, operation: Operation[R]) -> Awaitable[R]:
+    """`run_sync` for a store whose `_run_unit` is a coroutine, awaitable."""
+    return _awaited_loop(operation, store._run_unit, True)
 
 
-def sync_operation(
-    operation: Callable[Concatenate[OperationContext, P], Operation[R]],
-) -> Callable[Concatenate[Any, P], R]:
-    """`operation` as a method of a sync store: one with `_context` (its
-    `OperationContext`) and `_run_unit` (the runner's seam into its unit of
-    work)."""
+def submit(store: Any, unit_of_work: Any, unit: Unit, awaiting: bool = False) -> Any:
+    """Run one unit of an operation of `store` on its unit of work: its
+    result (with `awaiting`, an awaitable of it)."""
+    work = unit_work(unit, awaiting)
+    if isinstance(unit, Read):
+        return unit_of_work.read(work, snapshot=unit.snapshot)
+    replay = unit.on_replay
+    if replay is not None:
+        again = run_async if awaiting else run_sync
+        on_replay: Callable[[], Any] | None = lambda: again(store, replay())  # noqa: E731
+    else:
+        on_replay = None
+    return unit_of_work.write(
+        work,
+        payloads=unit.payloads,
+        single=unit.single,
+        pipeline=unit.pipeline,
+        on_replay=on_replay,
+    )
 
-    def method(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        with translated():
-            return run_sync(self, operation(self._context, *args, **kwargs))
 
-    _present_as_method(method, operation)
-    return method
+# --- operations as store methods -------------------------------------------------------
 
 
-def _present_as_method(method: Any, operation: Callable[..., Any]) -> None:
+class SyncStore:
+    """A store whose methods return their answers (`DagProvenance`,
+    `NullProvenance`): its `StoreMethod`s become plain methods."""
+
+    _context: OperationContext
+
+    def _run_unit(self, unit: Unit) -> Any:
+        raise NotImplementedError
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _bind(cls, asynchronous=False)
+
+
+class AsyncStore:
+    """A store whose methods are coroutines (`AsyncDagProvenance`,
+    `AsyncNullProvenance`): its `StoreMethod`s become coroutine methods."""
+
+    _context: OperationContext
+
+    async def _run_unit(self, unit: Unit) -> Any:
+        raise NotImplementedError
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _bind(cls, asynchronous=True)
+
+
+class StoreMethod(Generic[P, R]):
+    """An operation as a method of every store: declared once (see
+    `methods`), it is a plain method on a `SyncStore` and a coroutine method
+    on an `AsyncStore`, each with the operation's name, docstring and
+    signature, its errors translated to the library's (`dberrors`)."""
+
+    def __init__(self, operation: Callable[Concatenate[OperationContext, P], Operation[R]]):
+        def method(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            with translated():
+                return run_sync(self, operation(self._context, *args, **kwargs))
+
+        async def coroutine(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            with translated():
+                return await run_async(self, operation(self._context, *args, **kwargs))
+
+        self.sync = _present_as_method(method, operation)
+        self.asynchronous = _present_as_method(coroutine, operation)
+
+    @overload
+    def __get__(self, store: None, owner: type) -> StoreMethod[P, R]: ...
+    @overload
+    def __get__(
+        self, store: AsyncStore, owner: type | None = None
+    ) -> Callable[P, Coroutine[Any, Any, R]]: ...
+    @overload
+    def __get__(self, store: SyncStore, owner: type | None = None) -> Callable[P, R]: ...
+    def __get__(self, store: object, owner: type | None = None) -> Any:
+        # Only until the class is made: `SyncStore`/`AsyncStore` then bind the
+        # method itself (see `_bind`), so calls pay no descriptor.
+        if store is None:
+            return self
+        chosen = self.asynchronous if isinstance(store, AsyncStore) else self.sync
+        return chosen.__get__(store, owner)
+
+
+def _bind(cls: type, *, asynchronous: bool) -> None:
+    for name in dir(cls):
+        declared = inspect.getattr_static(cls, name)
+        if isinstance(declared, StoreMethod):
+            setattr(cls, name, declared.asynchronous if asynchronous else declared.sync)
+
+
+def _present_as_method(method: F, operation: Callable[..., Any]) -> F:
     """Give `method` the operation's name, docstring and signature, as a
     method shows them: `self` unannotated, returning what the operation's
     `Operation[...]` answers."""
@@ -138,94 +243,22 @@ def _present_as_method(method: Any, operation: Callable[..., Any]) -> None:
     answered = str(signature.return_annotation)
     if answered.startswith("Operation[") and answered.endswith("]"):
         answered = answered[len("Operation[") : -1]
-    method.__signature__ = signature.replace(
+    method.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=[first.replace(annotation=inspect.Parameter.empty), *rest],
         return_annotation=answered,
     )
-
-
-# --- async ------------------------------------------------------------------------------
-
-
-async def drive_async(work: Work[T], executor: Any) -> T:
-    """Run a unit's work on an async executor (its methods are coroutines)."""
-    try:
-        request = next(work)
-        while True:
-            try:
-                answered = await answer(executor, request)
-            except Exception as e:
-                request = work.throw(e)
-            else:
-                request = work.send(answered)
-    except StopIteration as done:
-        result: T = done.value
-        return result
-
-
-def async_work(unit: Unit) -> Callable[[Any], Awaitable[Any]]:
-    """`sync_work`'s twin: a unit's work as a coroutine function of an async executor."""
-    if isinstance(unit.work, STATEMENT_REQUESTS):
-        return functools.partial(_answer_one_async, unit.work)
-    if isinstance(unit, Write):
-        return functools.partial(_drive_write_async, unit.work)
-    return functools.partial(_drive_read_async, unit.work)
-
-
-async def _answer_one_async(request: StatementRequest, executor: Any) -> Any:
-    return await _ANSWERS[type(request)](executor, request)
-
-
-async def _drive_read_async(make: Callable[[], Work[Any]], executor: Any) -> Any:
-    return await drive_async(make(), executor)
-
-
-async def _drive_write_async(make: Callable[[bool], Work[Any]], executor: Any) -> Any:
-    return await drive_async(make(executor.deferred), executor)
-
-
-class AsyncUnits(Protocol):
-    """A store that runs units of work as coroutines."""
-
-    def _run_unit(self, unit: Unit) -> Awaitable[Any]: ...
-
-
-async def run_async(store: AsyncUnits, operation: Operation[R]) -> R:
-    """Run `operation`'s units one after the other on `store`, awaiting each."""
-    try:
-        unit = next(operation)
-        while True:
-            try:
-                result = await store._run_unit(unit)
-            except Exception as e:
-                unit = operation.throw(e)
-            else:
-                unit = operation.send(result)
-    except StopIteration as done:
-        answered: R = done.value
-        return answered
-
-
-def async_operation(
-    operation: Callable[Concatenate[OperationContext, P], Operation[R]],
-) -> Callable[Concatenate[Any, P], Coroutine[Any, Any, R]]:
-    """`operation` as a coroutine method of an async store."""
-
-    async def method(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        with translated():
-            return await run_async(self, operation(self._context, *args, **kwargs))
-
-    _present_as_method(method, operation)
     return method
 
 
 __all__ = [
+    "AsyncStore",
+    "StoreMethod",
+    "SyncStore",
     "answer",
-    "async_operation",
-    "async_work",
     "drive",
     "drive_async",
     "run_async",
     "run_sync",
-    "sync_operation",
+    "submit",
+    "unit_work",
 ]
