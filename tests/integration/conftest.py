@@ -3,10 +3,13 @@ dump of every provenance table (to prove a refused call changed nothing)."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -14,6 +17,10 @@ from sqlalchemy import select
 
 from dag_provenance import DagProvenance
 from dag_provenance.orm import dag_runs, edge_traversals, node_executions
+from dag_provenance.testing import empty_store
+
+from .stores import STORE_KINDS, event_loop_thread
+from .stores import open_store as open_store_of
 
 T = TypeVar("T")
 TableDump = dict[str, list[tuple[Any, ...]]]
@@ -99,3 +106,61 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
     fake = Clock(CLOCK_START, timedelta(seconds=1))
     monkeypatch.setattr("dag_provenance.operations._now", fake)
     yield fake
+
+
+# --- both stores ----------------------------------------------------------------------
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked `both_stores` run once per store (see `stores`), except
+    those also marked `sync_store`."""
+    definition = metafunc.definition
+    if (
+        "store_kind" in metafunc.fixturenames
+        and definition.get_closest_marker("both_stores")
+        and not definition.get_closest_marker("sync_store")
+    ):
+        metafunc.parametrize("store_kind", STORE_KINDS)
+
+
+@pytest.fixture
+def store_kind() -> str:
+    """Which store a test gets: "sync" unless it is marked `both_stores`."""
+    return "sync"
+
+
+@pytest.fixture(scope="session")
+def event_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """The loop the async store runs on under `AwaitedStore`."""
+    with event_loop_thread() as loop:
+        yield loop
+
+
+OpenStore = Callable[..., DagProvenance]
+
+
+@pytest.fixture
+def open_store(store_kind: str, event_loop: asyncio.AbstractEventLoop) -> OpenStore:
+    """`open_store(target, **options)`: the store under test on `target`."""
+    return functools.partial(open_store_of, store_kind, loop=event_loop)
+
+
+@pytest.fixture
+def provenance(
+    provenance_url: str, tmp_path: Path, store_kind: str, open_store: OpenStore
+) -> Iterator[DagProvenance]:
+    """The plugin's fixture, for the store under test: a fresh, migrated store,
+    emptied (or its file removed) after the test."""
+    if provenance_url == "sqlite":
+        store = open_store(tmp_path / "provenance.db")
+        try:
+            yield store
+        finally:
+            store.close()
+        return
+    store = open_store(provenance_url)
+    try:
+        yield store
+    finally:
+        empty_store(store.engine)
+        store.close()

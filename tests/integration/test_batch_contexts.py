@@ -19,6 +19,8 @@ from dag_provenance import BatchThreadError, DagProvenance
 
 from .conftest import Refused
 
+pytestmark = pytest.mark.both_stores
+
 NewId = Callable[[str], str]
 
 
@@ -144,6 +146,7 @@ def test_a_thread_without_the_context_runs_its_calls_outside_the_batch(
     assert provenance.get_run(in_batch) is None
 
 
+@pytest.mark.sync_store(reason="threads carrying a batch's context are the sync store's concern")
 def test_a_call_on_another_thread_in_a_copy_of_the_batch_s_context_is_refused(
     provenance: DagProvenance, new_id: NewId, refused: Refused
 ) -> None:

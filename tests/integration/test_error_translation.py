@@ -28,6 +28,8 @@ from dag_provenance.cli import app
 from dag_provenance.engine import make_engine
 from dag_provenance.testing import scratch_database
 
+pytestmark = pytest.mark.both_stores
+
 SERVER_URL_ENV = {
     "postgresql": "DAG_PROVENANCE_TEST_POSTGRES_URL",
     "mysql": "DAG_PROVENANCE_TEST_MYSQL_URL",

@@ -25,6 +25,8 @@ from dag_provenance.orm import DAG_NSREF_MAX, INITIATOR_MAX, NODE_LABEL_MAX, RUN
 
 from .conftest import Refused, check_each
 
+pytestmark = pytest.mark.both_stores
+
 NewId = Callable[[str], str]
 Call = Callable[[DagProvenance, str], object]
 

@@ -34,6 +34,8 @@ from .lythonic_dags import (
     nested_dag,
 )
 
+pytestmark = pytest.mark.both_stores
+
 NewId = Callable[[str], str]
 InitiatedBy = Callable[[str | None], AbstractContextManager[None]]
 

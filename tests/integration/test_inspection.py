@@ -7,10 +7,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
+import pytest
+
 from dag_provenance import DagProvenance, DagRun, EdgeTraversal, IoPayload, NodeExecution
 
 from .conftest import CLOCK_START, Clock
 
+pytestmark = pytest.mark.both_stores
 NewId = Callable[[str], str]
 
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from dag_provenance import DagProvenance
+
+pytestmark = pytest.mark.both_stores
 
 
 def _dump(run: object) -> object:

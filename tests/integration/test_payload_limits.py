@@ -24,6 +24,8 @@ from dag_provenance.engine import make_engine
 
 from .conftest import dump_tables
 
+pytestmark = pytest.mark.both_stores
+
 NewId = Callable[[str], str]
 MIB = 1024 * 1024
 LIMIT = 16 * MIB  # MariaDB's default max_allowed_packet

@@ -12,6 +12,8 @@ from dag_provenance.maintenance import PruneResult, prune
 
 from .conftest import CLOCK_START, Clock, dump_tables
 
+pytestmark = pytest.mark.both_stores
+
 NewId = Callable[[str], str]
 
 

@@ -17,6 +17,8 @@ from dag_provenance.orm import node_executions
 
 from .conftest import CLOCK_START, Clock
 
+pytestmark = pytest.mark.both_stores
+
 NewId = Callable[[str], str]
 
 RUN_KEYS = {
@@ -491,6 +493,7 @@ def test_a_read_leaves_no_snapshot_behind_on_its_pooled_connection(
     other = make_engine(provenance.engine.url.render_as_string(hide_password=False))
     try:
         writer = DagProvenance(other)
+
         def statuses() -> tuple[object, object]:
             record, run = provenance.get_run(run_id), provenance.inspect_run(run_id)
             return (record or {}).get("status"), (run.status if run else None)

@@ -26,6 +26,8 @@ from dag_provenance import (
 
 from .conftest import CLOCK_START, Clock
 
+pytestmark = pytest.mark.both_stores
+
 NewId = Callable[[str], str]
 
 

@@ -22,6 +22,8 @@ from dag_provenance import (
     RunNotFoundError,
 )
 
+pytestmark = pytest.mark.both_stores
+
 README = Path(__file__).resolve().parents[3] / "README.md"
 
 Call = Callable[[DagProvenance, str], object]

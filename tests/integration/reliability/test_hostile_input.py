@@ -32,6 +32,8 @@ from dag_provenance.orm import DAG_NSREF_MAX, NODE_LABEL_MAX, RUN_ID_MAX
 
 from ..conftest import dump_tables
 
+pytestmark = pytest.mark.both_stores
+
 EXAMPLES = 40
 SIXTEEN_MIB = 16 * 1024 * 1024
 

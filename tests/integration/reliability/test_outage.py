@@ -8,16 +8,20 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, suppress
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from dag_provenance import DagProvenance, DatabaseUnavailableError
+from dag_provenance import DatabaseUnavailableError
 
+from ..conftest import OpenStore
+from ..stores import fill_pool
 from .workload import row_counts, rows_of_runs, stored_violations, write_run
+
+pytestmark = pytest.mark.both_stores
 
 CYCLES = 5
 POOLED = 3
@@ -56,22 +60,15 @@ def kill_other_connections(admin: sa.Engine) -> int:
     return len(killed)
 
 
-def fill_pool(store: DagProvenance, connections: int) -> None:
-    """Leave `connections` idle connections in the store's pool."""
-    with ExitStack() as stack:
-        for _ in range(connections):
-            stack.enter_context(store.engine.connect()).exec_driver_sql("SELECT 1")
-
-
 def test_a_store_whose_connections_are_killed_carries_on_without_the_caller_doing_anything(
-    engine_name: str, empty_db_url: str
+    engine_name: str, empty_db_url: str, open_store: OpenStore
 ) -> None:
     server_only(engine_name)
     tag = uuid.uuid4().hex[:8]
     admin = sa.create_engine(empty_db_url, poolclass=sa.pool.NullPool)
     written: list[str] = []
     try:
-        with DagProvenance(empty_db_url) as store:
+        with open_store(empty_db_url) as store:
             for cycle in range(CYCLES):
                 fill_pool(store, POOLED)
                 assert kill_other_connections(admin) >= POOLED
@@ -89,13 +86,13 @@ def test_a_store_whose_connections_are_killed_carries_on_without_the_caller_doin
 
 
 def test_a_batch_cut_mid_way_keeps_none_of_its_writes_and_the_store_carries_on(
-    engine_name: str, empty_db_url: str
+    engine_name: str, empty_db_url: str, open_store: OpenStore
 ) -> None:
     server_only(engine_name)
     tag = uuid.uuid4().hex[:8]
     admin = sa.create_engine(empty_db_url, poolclass=sa.pool.NullPool)
     try:
-        with DagProvenance(empty_db_url) as store:
+        with open_store(empty_db_url) as store:
             with pytest.raises(DatabaseUnavailableError) as cut, store.batch():
                 store.create_run(f"{tag}-lost", "outage:dag", {})
                 assert kill_other_connections(admin) >= 1
@@ -189,12 +186,12 @@ def proxied_url(engine_name: str, empty_db_url: str) -> Iterator[tuple[str, Prox
 
 
 def test_a_store_recovers_by_itself_when_the_database_comes_back(
-    proxied_url: tuple[str, Proxy],
+    proxied_url: tuple[str, Proxy], open_store: OpenStore
 ) -> None:
     url, proxy = proxied_url
     tag = uuid.uuid4().hex[:8]
     refused = 0
-    with DagProvenance(url) as store:
+    with open_store(url) as store:
         for cycle in range(CYCLES):
             fill_pool(store, POOLED)
             proxy.stop()
@@ -213,14 +210,14 @@ def test_a_store_recovers_by_itself_when_the_database_comes_back(
 # --- a database that is down or never answers ----------------------------------------
 
 
-def raised_by(open_store: Callable[[], object]) -> BaseException:
-    """What `open_store` raised, on a thread the test stops waiting for after
+def raised_by(opening: Callable[[], object]) -> BaseException:
+    """What `opening` raised, on a thread the test stops waiting for after
     HANG_GUARD_S (then the test fails: the store hung)."""
     raised: list[BaseException] = []
 
     def run() -> None:
         try:
-            open_store()
+            opening()
         except BaseException as e:
             raised.append(e)
 
@@ -241,12 +238,12 @@ def unreachable(engine_name: str, empty_db_url: str, port: int, tmp_path: Path) 
 
 
 def test_a_database_that_is_down_raises_database_unavailable(
-    engine_name: str, empty_db_url: str, tmp_path: Path
+    engine_name: str, empty_db_url: str, tmp_path: Path, open_store: OpenStore
 ) -> None:
     # Port 1: nothing listens, the connection is refused at once.
     target = unreachable(engine_name, empty_db_url, 1, tmp_path)
 
-    error = raised_by(lambda: DagProvenance(target))
+    error = raised_by(lambda: open_store(target))
 
     assert isinstance(error, DatabaseUnavailableError), repr(error)
     assert error.__cause__ is not None
@@ -277,13 +274,17 @@ def silent_server() -> Iterator[int]:
 
 
 def test_a_database_that_never_answers_raises_database_unavailable_within_the_connect_timeout(
-    engine_name: str, empty_db_url: str, silent_server: int, monkeypatch: pytest.MonkeyPatch
+    engine_name: str,
+    empty_db_url: str,
+    silent_server: int,
+    monkeypatch: pytest.MonkeyPatch,
+    open_store: OpenStore,
 ) -> None:
     server_only(engine_name)
     monkeypatch.setattr("dag_provenance.engine.CONNECT_TIMEOUT_S", CONNECT_TIMEOUT_S)
     target = unreachable(engine_name, empty_db_url, silent_server, Path())
 
-    error = raised_by(lambda: DagProvenance(target))
+    error = raised_by(lambda: open_store(target))
 
     assert isinstance(error, DatabaseUnavailableError), repr(error)
     assert error.__cause__ is not None

@@ -15,6 +15,7 @@ from sqlalchemy import event
 
 from dag_provenance import DagProvenance, DagRun
 
+from ..stores import statement_engine, statement_thread, sync_writer
 from .workload import (
     EDGES,
     Rows,
@@ -25,6 +26,8 @@ from .workload import (
     stored_violations,
     write_run,
 )
+
+pytestmark = pytest.mark.both_stores
 
 WRITERS = 8
 RUNS_PER_WRITER = 25
@@ -114,10 +117,11 @@ def test_eight_writer_threads_and_a_reader_lose_nothing_and_read_consistent_snap
 def commit_between_statements(
     store: DagProvenance, after_select: int, commit: Callable[[], None]
 ) -> Iterator[list[str]]:
-    """While the block runs, the calling thread's `after_select`-th SELECT is
+    """While the block runs, the calling thread's `after_select`-th SELECT (the
+    store's, for an async store) is
     followed, before the read's next statement, by `commit` run to completion
     on another thread (another connection). Yields the SELECTs the thread sent."""
-    reader = threading.get_ident()
+    reader = statement_thread(store)
     selects: list[str] = []
     fired = threading.Event()
 
@@ -143,11 +147,12 @@ def commit_between_statements(
             if errors:
                 raise errors[0]
 
-    event.listen(store.engine, "after_cursor_execute", after)
+    engine = statement_engine(store)
+    event.listen(engine, "after_cursor_execute", after)
     try:
         yield selects
     finally:
-        event.remove(store.engine, "after_cursor_execute", after)
+        event.remove(engine, "after_cursor_execute", after)
     assert fired.is_set(), f"the read sent only {len(selects)} SELECTs"
 
 
@@ -178,7 +183,7 @@ READS: dict[str, Callable[[DagProvenance, str, str], list[DagRun]]] = {
 
 
 def selects_sent(store: DagProvenance, read: Callable[[], object]) -> int:
-    reader = threading.get_ident()
+    reader = statement_thread(store)
     count = 0
 
     def after(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -188,11 +193,12 @@ def selects_sent(store: DagProvenance, read: Callable[[], object]) -> int:
         ):
             count += 1
 
-    event.listen(store.engine, "after_cursor_execute", after)
+    engine = statement_engine(store)
+    event.listen(engine, "after_cursor_execute", after)
     try:
         read()
     finally:
-        event.remove(store.engine, "after_cursor_execute", after)
+        event.remove(engine, "after_cursor_execute", after)
     return count
 
 
@@ -210,10 +216,11 @@ def test_a_read_shows_one_snapshot_when_a_writer_commits_between_its_statements(
     for i, run_id in enumerate(runs):
         half_done_run(provenance, run_id, parent, f"snap:{tag}/n0[{i}]")
     gaps = selects_sent(provenance, lambda: read(provenance, parent, parent))
+    writer = sync_writer(provenance)  # commits on another thread while the read waits
     assert 2 <= gaps <= len(runs), f"{name} reads in {gaps} statement(s)"
     checked = 0
     for gap, run_id in zip(range(1, gaps), runs, strict=False):
-        with commit_between_statements(provenance, gap, finish_it(provenance, run_id)):
+        with commit_between_statements(provenance, gap, finish_it(writer, run_id)):
             before = read(provenance, parent, run_id)
         after = read(provenance, parent, run_id)
 

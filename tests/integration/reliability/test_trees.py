@@ -16,6 +16,11 @@ from sqlalchemy import Table, event, insert, update
 from dag_provenance import DagProvenance, DagRun
 from dag_provenance.orm import Base
 
+from ..conftest import OpenStore
+from ..stores import statement_engine, statement_thread
+
+pytestmark = pytest.mark.both_stores
+
 dag_runs: Table = Base.metadata.tables["dag_runs"]
 
 DEEP = 10_000
@@ -28,9 +33,9 @@ T0 = datetime(2031, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(empty_db_url: str) -> Iterator[DagProvenance]:
+def store(empty_db_url: str, open_store: OpenStore) -> Iterator[DagProvenance]:
     """A store on its own database (dropped afterwards, however many rows)."""
-    with DagProvenance(empty_db_url) as s:
+    with open_store(empty_db_url) as s:
         yield s
 
 
@@ -161,19 +166,20 @@ def test_a_hundred_thousand_run_subtree_loads_with_each_run_built_once(
 
 @contextmanager
 def counted_statements(store: DagProvenance) -> Iterator[list[str]]:
-    """Every statement this thread sends through the store's engine in the block."""
-    me = threading.get_ident()
+    """Every statement the store sends for this thread's calls in the block."""
+    me = statement_thread(store)
     sent: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if threading.get_ident() == me:
             sent.append(statement)
 
-    event.listen(store.engine, "before_cursor_execute", count)
+    engine = statement_engine(store)
+    event.listen(engine, "before_cursor_execute", count)
     try:
         yield sent
     finally:
-        event.remove(store.engine, "before_cursor_execute", count)
+        event.remove(engine, "before_cursor_execute", count)
 
 
 READS: dict[str, Callable[[DagProvenance, str], object]] = {

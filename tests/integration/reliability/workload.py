@@ -11,13 +11,13 @@ Every `FAIL_EVERY`-th run fails at node `n3` through
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, func, select, text
 
-from dag_provenance import DagProvenance, DagRun
+from dag_provenance import AsyncDagProvenance, DagProvenance, DagRun
 from dag_provenance.orm import dag_runs, edge_traversals, node_executions
 
 # node -> the nodes it has edges to (a small diamond then a tail)
@@ -68,6 +68,41 @@ def rows_of_runs(indexes: Iterable[int]) -> Rows:
     return total
 
 
+Call = tuple[str, tuple[Any, ...], dict[str, Any]]
+"""A store method's name and the arguments to call it with."""
+
+
+def run_calls(
+    run_id: str,
+    index: int,
+    *,
+    parent_run_id: str | None = None,
+    dag_nsref: str = "reliability:dag",
+) -> Iterator[Call]:
+    """The store calls that write run number `index` of the workload, in order."""
+    yield (
+        "create_run",
+        (run_id, dag_nsref, {"n0": {"index": index}}),
+        {"parent_run_id": parent_run_id},
+    )
+    for label in NODES:
+        yield (
+            "record_node_start",
+            (run_id, label, json.dumps({"from": run_id})),
+            {"is_source": label == "n0"},
+        )
+        if fails(index) and label == FAILING_NODE:
+            yield "fail_node_and_finish_run", (run_id, label, f"{label} failed on purpose"), {}
+            return
+        edges = [(label, down) for down in EDGES[label]]
+        yield (
+            "complete_node_with_edges",
+            (run_id, label, json.dumps({"edges": len(edges)}), edges),
+            {},
+        )
+    yield "finish_run", (run_id, "completed", json.dumps({"n4": index})), {}
+
+
 def write_run(
     store: DagProvenance,
     run_id: str,
@@ -78,27 +113,27 @@ def write_run(
     after_call: Callable[[], None] | None = None,
 ) -> None:
     """Write run number `index` of the workload, calling `after_call` after each write."""
-
-    def done() -> None:
+    for name, args, kwargs in run_calls(
+        run_id, index, parent_run_id=parent_run_id, dag_nsref=dag_nsref
+    ):
+        getattr(store, name)(*args, **kwargs)
         if after_call is not None:
             after_call()
 
-    store.create_run(run_id, dag_nsref, {"n0": {"index": index}}, parent_run_id=parent_run_id)
-    done()
-    for label in NODES:
-        store.record_node_start(
-            run_id, label, json.dumps({"from": run_id}), is_source=label == "n0"
-        )
-        done()
-        if fails(index) and label == FAILING_NODE:
-            store.fail_node_and_finish_run(run_id, label, f"{label} failed on purpose")
-            done()
-            return
-        edges = [(label, down) for down in EDGES[label]]
-        store.complete_node_with_edges(run_id, label, json.dumps({"edges": len(edges)}), edges)
-        done()
-    store.finish_run(run_id, "completed", json.dumps({"n4": index}))
-    done()
+
+async def write_run_async(
+    store: AsyncDagProvenance,
+    run_id: str,
+    index: int,
+    *,
+    parent_run_id: str | None = None,
+    dag_nsref: str = "reliability:dag",
+) -> None:
+    """`write_run` on the async store, awaiting each call."""
+    for name, args, kwargs in run_calls(
+        run_id, index, parent_run_id=parent_run_id, dag_nsref=dag_nsref
+    ):
+        await getattr(store, name)(*args, **kwargs)
 
 
 # --- checks on what a reader was shown ------------------------------------------
