@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import pytest
 from sqlalchemy import Engine, create_engine, delete, text, update
@@ -89,15 +90,30 @@ def provenance_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def provenance(provenance_url: str, tmp_path: Path) -> Iterator[DagProvenance]:
     """A fresh, migrated store; emptied (or its file removed) after the test."""
+    yield from fresh_store(provenance_url, tmp_path, DagProvenance)
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+S = TypeVar("S", bound=_Closable)
+
+
+def fresh_store(provenance_url: str, tmp_path: Path, open_store: Callable[[Any], S]) -> Iterator[S]:
+    """The `provenance` fixture's store, made by `open_store(target)` (the
+    store class, or a factory of a store to test the same way): on a new
+    SQLite file in `tmp_path`, or on `provenance_url`'s database, emptied
+    afterwards."""
     if provenance_url == "sqlite":
-        store = DagProvenance(tmp_path / "provenance.db")
+        store = open_store(tmp_path / "provenance.db")
         try:
             yield store
         finally:
             store.close()
         return
     engine = make_engine(provenance_url)
-    store = DagProvenance(engine)
+    store = open_store(provenance_url)
     try:
         yield store
     finally:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from dag_provenance import DagProvenance
 from dag_provenance.orm import dag_runs, edge_traversals, node_executions
-from dag_provenance.testing import empty_store
+from dag_provenance.testing import fresh_store
 
 from .stores import STORE_KINDS, event_loop_thread
 from .stores import open_store as open_store_of
@@ -147,20 +147,7 @@ def open_store(store_kind: str, event_loop: asyncio.AbstractEventLoop) -> OpenSt
 
 @pytest.fixture
 def provenance(
-    provenance_url: str, tmp_path: Path, store_kind: str, open_store: OpenStore
+    provenance_url: str, tmp_path: Path, open_store: OpenStore
 ) -> Iterator[DagProvenance]:
-    """The plugin's fixture, for the store under test: a fresh, migrated store,
-    emptied (or its file removed) after the test."""
-    if provenance_url == "sqlite":
-        store = open_store(tmp_path / "provenance.db")
-        try:
-            yield store
-        finally:
-            store.close()
-        return
-    store = open_store(provenance_url)
-    try:
-        yield store
-    finally:
-        empty_store(store.engine)
-        store.close()
+    """The plugin's fixture, for the store under test (`store_kind`)."""
+    yield from fresh_store(provenance_url, tmp_path, open_store)
