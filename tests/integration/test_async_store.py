@@ -293,3 +293,37 @@ def test_the_async_and_sync_stores_read_each_other_s_writes(empty_db_url: str) -
         from_sync, from_async = run(main)
         assert from_sync is not None and from_sync == sync.inspect_run(f"{tag}-sync")
         assert from_async == sync.get_run(f"{tag}-async")
+
+
+SESSION_SETTINGS = {
+    "sqlite": [
+        "PRAGMA journal_mode",
+        "PRAGMA synchronous",
+        "PRAGMA foreign_keys",
+        "PRAGMA busy_timeout",
+    ],
+    "postgresql": ["SHOW TimeZone", "SHOW client_encoding", "SHOW default_transaction_isolation"],
+    "mysql": [
+        "SELECT @@session.time_zone",
+        "SELECT @@session.tx_isolation",
+        "SELECT @@session.character_set_client",
+    ],
+}
+
+
+def test_the_async_store_s_connections_are_configured_as_the_sync_store_s(
+    engine_name: str, empty_db_url: str
+) -> None:
+    queries = SESSION_SETTINGS[engine_name]
+    with DagProvenance(empty_db_url) as sync, sync.engine.connect() as conn:
+        expected = [conn.exec_driver_sql(q).scalar() for q in queries]
+
+    async def main() -> list[Any]:
+        async with AsyncDagProvenance(empty_db_url) as store, store.engine.connect() as conn:
+            return [(await conn.exec_driver_sql(q)).scalar() for q in queries]
+
+    assert run(main) == expected
+    if engine_name == "sqlite":
+        assert expected[0] == "wal"
+    if engine_name == "mysql":
+        assert expected[:2] == ["+00:00", "REPEATABLE-READ"]
