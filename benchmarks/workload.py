@@ -1,6 +1,7 @@
 """What the benchmark does to a store: the write lifecycle and the read data sets.
 
-`run_dag` is the DagRunner-shaped sequence of public write calls. The data
+`run_dag` is the DagRunner-shaped sequence of public write calls
+(`run_dag_async` the same, awaited, for asyncio stores). The data
 sets are rows described once, engine-neutrally (aware UTC datetimes, bools),
 then written by a loader through each store's own schema: `load_ours`
 through SQLAlchemy Core into this package's tables (so the column types
@@ -55,15 +56,46 @@ class WriteStore(Protocol):
     ) -> None: ...
 
 
+class AsyncWriteStore(Protocol):
+    """`WriteStore`'s methods as coroutines (`AsyncDagProvenance`'s, or an adapter's)."""
+
+    async def create_run(
+        self,
+        run_id: str,
+        dag_nsref: str,
+        source_inputs: dict[str, Any],
+        parent_run_id: str | None = None,
+        initiator: str | None = None,
+    ) -> None: ...
+    async def record_node_start(
+        self,
+        run_id: str,
+        node_label: str,
+        input_json: str,
+        is_source: bool = False,
+        is_sink: bool = False,
+    ) -> None: ...
+    async def complete_node_with_edges(
+        self, run_id: str, node_label: str, output_json: str, edges: list[tuple[str, str]]
+    ) -> None: ...
+    async def fail_node_and_finish_run(self, run_id: str, node_label: str, error: str) -> None: ...
+    async def finish_run(
+        self, run_id: str, status: str, sink_outputs_json: str | None = None
+    ) -> None: ...
+
+
 # The write lifecycle
 
 
-def run_dag(store: WriteStore, run_id: str, k: int) -> int:
-    """Run DAG number `k` against `store` as DagRunner would; return the number
-    of public calls made. 10% of runs fail a node, 20% expand a composite node
-    into sub-DAG child runs."""
-    return _run_dag(
-        store,
+Call = tuple[str, tuple[Any, ...], dict[str, Any]]
+"""A public write method's name and the arguments to call it with."""
+
+
+def dag_calls(run_id: str, k: int) -> Iterator[Call]:
+    """The public calls DagRunner makes running DAG number `k`, in order.
+    10% of runs fail a node, 20% expand a composite node into sub-DAG child
+    runs."""
+    return _dag_calls(
         run_id,
         "bench.pipeline",
         None,
@@ -73,30 +105,25 @@ def run_dag(store: WriteStore, run_id: str, k: int) -> int:
     )
 
 
-def _run_dag(
-    store: WriteStore,
-    run_id: str,
-    nsref: str,
-    parent: str | None,
-    n_nodes: int,
-    *,
-    fail: bool,
-    children: int,
-) -> int:
-    store.create_run(run_id, nsref, {"x": 1, "k": run_id}, parent_run_id=parent)
-    calls = 1
+def _dag_calls(
+    run_id: str, nsref: str, parent: str | None, n_nodes: int, *, fail: bool, children: int
+) -> Iterator[Call]:
+    yield "create_run", (run_id, nsref, {"x": 1, "k": run_id}), {"parent_run_id": parent}
     for i in range(n_nodes):
         label = f"n{i}"
-        store.record_node_start(
-            run_id, label, f'{{"in": {i}}}', is_source=i == 0, is_sink=i == n_nodes - 1
+        yield (
+            "record_node_start",
+            (run_id, label, f'{{"in": {i}}}'),
+            {
+                "is_source": i == 0,
+                "is_sink": i == n_nodes - 1,
+            },
         )
-        calls += 1
         if fail and i == FAILING_NODE:
-            store.fail_node_and_finish_run(run_id, label, "ValueError: boom")
-            return calls + 1
+            yield "fail_node_and_finish_run", (run_id, label, "ValueError: boom"), {}
+            return
         for j in range(children if i == COMPOSITE_NODE else 0):
-            calls += _run_dag(
-                store,
+            yield from _dag_calls(
                 f"{run_id}.{j}",
                 f"{nsref}/{label}[{j}]",
                 run_id,
@@ -104,12 +131,28 @@ def _run_dag(
                 fail=False,
                 children=0,
             )
-        store.complete_node_with_edges(
-            run_id, label, f'{{"out": {i}}}', [(label, f"n{i + 1}"), (label, f"n{i + 2}")]
-        )
+        edges = [(label, f"n{i + 1}"), (label, f"n{i + 2}")]
+        yield "complete_node_with_edges", (run_id, label, f'{{"out": {i}}}', edges), {}
+    yield "finish_run", (run_id, "completed", '{"result": 1}'), {}
+
+
+def run_dag(store: WriteStore, run_id: str, k: int) -> int:
+    """Run DAG number `k` against `store` as DagRunner would (`dag_calls`);
+    return the number of public calls made."""
+    calls = 0
+    for name, args, kwargs in dag_calls(run_id, k):
+        getattr(store, name)(*args, **kwargs)
         calls += 1
-    store.finish_run(run_id, "completed", '{"result": 1}')
-    return calls + 1
+    return calls
+
+
+async def run_dag_async(store: AsyncWriteStore, run_id: str, k: int) -> int:
+    """`run_dag` awaiting each call, for asyncio stores."""
+    calls = 0
+    for name, args, kwargs in dag_calls(run_id, k):
+        await getattr(store, name)(*args, **kwargs)
+        calls += 1
+    return calls
 
 
 # Read data sets: rows described once, written through each store's schema
