@@ -105,6 +105,8 @@ ASYNC_DRIVERS = {
     "mysql": "aiomysql",
     "mariadb": "aiomysql",
 }
+#: The extra that installs each engine's asyncio driver (and greenlet).
+ASYNC_EXTRAS = {"postgresql": "postgresql-async", "mysql": "mysql-async", "mariadb": "mysql-async"}
 _ASYNC_DRIVER_NAMES = {"aiosqlite", "psycopg", "psycopg_async", "aiomysql"}
 _REFUSED_ASYNC_DRIVERS = {
     # asyncmy 0.2 hangs or fails reading a value of 16 MiB or more (a row
@@ -164,7 +166,7 @@ def make_async_engine(target: str | os.PathLike[str], **engine_kwargs: Any) -> A
 
         return _engine_for(url, _Factory(create_async_engine, asyncio=True), **engine_kwargs)
     except ImportError as e:
-        raise _not_installed(url, e, "async") from e
+        raise _not_installed(url, e, ASYNC_EXTRAS.get(url.get_backend_name(), "async")) from e
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -327,3 +329,33 @@ def test_the_async_store_s_connections_are_configured_as_the_sync_store_s(
         assert expected[0] == "wal"
     if engine_name == "mysql":
         assert expected[:2] == ["+00:00", "REPEATABLE-READ"]
+
+
+MISSING = {
+    "sqlite": ("greenlet", "dag-provenance[async]"),
+    "postgresql": ("greenlet", "dag-provenance[postgresql-async]"),
+    "mysql": ("aiomysql", "dag-provenance[mysql-async]"),
+}
+
+
+def test_a_missing_asyncio_package_is_named_with_the_extra_that_installs_it(
+    engine_name: str, empty_db_url: str
+) -> None:
+    # In a fresh interpreter where the package cannot be imported: the sync
+    # store still works, and the async store says what to install.
+    package, extra = MISSING[engine_name]
+    script = f"""
+import sys
+sys.modules[{package!r}] = None  # importing it raises ImportError
+import dag_provenance
+from dag_provenance import AsyncDagProvenance, DagProvenance, DriverNotInstalledError
+DagProvenance({empty_db_url!r}).close()
+try:
+    AsyncDagProvenance({empty_db_url!r})
+except DriverNotInstalledError as e:
+    print(e)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert package in done.stdout and extra in done.stdout, done.stdout + done.stderr
