@@ -130,7 +130,7 @@ def store_kind() -> str:
 
 
 @pytest.fixture(scope="session")
-def event_loop() -> Iterator[asyncio.AbstractEventLoop]:
+def awaited_store_loop() -> Iterator[asyncio.AbstractEventLoop]:
     """The loop the async store runs on under `AwaitedStore`."""
     with event_loop_thread() as loop:
         yield loop
@@ -140,9 +140,9 @@ OpenStore = Callable[..., DagProvenance]
 
 
 @pytest.fixture
-def open_store(store_kind: str, event_loop: asyncio.AbstractEventLoop) -> OpenStore:
+def open_store(store_kind: str, awaited_store_loop: asyncio.AbstractEventLoop) -> OpenStore:
     """`open_store(target, **options)`: the store under test on `target`."""
-    return functools.partial(open_store_of, store_kind, loop=event_loop)
+    return functools.partial(open_store_of, store_kind, loop=awaited_store_loop)
 
 
 @pytest.fixture
