@@ -48,7 +48,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, ParamSpec, cast
+from typing import Any, ParamSpec
 
 if __package__ in (None, ""):  # run as a script: python benchmarks/async_tasks.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -253,10 +253,7 @@ async def sync_vs_async(cfg: Config, engine: str, url: str, *, small_pool: bool)
             }
             if small is not None:
                 modes[ASYNC_SMALL_POOL] = await stack.enter_async_context(AsyncDagProvenance(small))
-            modes |= {  # with `__getattr__`, they have every method the protocol names
-                TO_THREAD: cast(AsyncWriteStore, ThreadHop(sync_store)),
-                ON_LOOP: cast(AsyncWriteStore, OnLoop(sync_store)),
-            }
+            modes |= {TO_THREAD: ThreadHop(sync_store), ON_LOOP: OnLoop(sync_store)}
             cells = await measure(cfg, modes, TASK_COUNTS)
     finally:
         if small is not None:
