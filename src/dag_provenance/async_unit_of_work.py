@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, TypeVar
 from sqlalchemy import exc
 
 from dag_provenance import payload_limits
+from dag_provenance.async_execution import AsyncRawExecutor
 from dag_provenance.dberrors import translated
 from dag_provenance.drivers import AsyncDriver, async_driver_for
 from dag_provenance.engine import ENDED_CLEAN
-from dag_provenance.execution import AsyncRawExecutor, is_observed
+from dag_provenance.execution import is_observed
 from dag_provenance.runner import drive_async
 from dag_provenance.unit_of_work import MAX_RECONNECTS
 

@@ -238,7 +238,7 @@ def configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_conn.cursor()
         try:
             cursor.execute(_SQLITE_BUSY_PRAGMA)
-            if engine.url.database not in (None, "", ":memory:"):
+            if sqlite_file_of(engine.url) is not None:
                 _use_wal(cursor)
                 cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")

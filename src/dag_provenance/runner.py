@@ -113,20 +113,13 @@ def unit_work(unit: Unit, awaiting: bool = False) -> Callable[[Any], Any]:
     function of the executor that gives the unit's result; with `awaiting`,
     an awaitable of it (for the async unit of work)."""
     if isinstance(unit.work, STATEMENT_REQUESTS):
-        return functools.partial(_answer_one, unit.work)
-    return functools.partial(_drive_unit, unit, awaiting)
+        return functools.partial(answer, request=unit.work)
+    return functools.partial(_drive_unit, unit, drive_async if awaiting else drive)
 
 
-def _answer_one(request: StatementRequest, executor: Any) -> Any:
-    return _ANSWERS[type(request)](executor, request)
-
-
-def _drive_unit(unit: Unit, awaiting: bool, executor: Any) -> Any:
+def _drive_unit(unit: Unit, run: Callable[[Work[Any], Any], Any], executor: Any) -> Any:
     make: Any = unit.work
-    work = make(executor.deferred) if isinstance(unit, Write) else make()
-    if awaiting:
-        return _awaited_loop(work, functools.partial(answer, executor), True)
-    return _finished(_loop(work, functools.partial(answer, executor), False))
+    return run(make(executor.deferred) if isinstance(unit, Write) else make(), executor)
 
 
 def run_sync(store: Any, operation: Operation[R]) -> R:

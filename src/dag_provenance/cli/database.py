@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from dag_provenance.cli.errors import CliError, hide
-from dag_provenance.engine import URL_ENV, is_url, make_engine
+from dag_provenance.engine import URL_ENV, is_url, make_engine, sqlite_file_of
 from dag_provenance.errors import RunNotFoundError
 from dag_provenance.lookup import resolve_run_id
 from dag_provenance.models import DagRun
@@ -58,10 +58,7 @@ def shown(target: str) -> str:
 def _sqlite_file(target: str) -> Path | None:
     if not is_url(target):
         return Path(target)
-    parsed = make_url(target)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        return Path(str(parsed.database))
-    return None
+    return sqlite_file_of(make_url(target))
 
 
 def _checked(url: str | None, *, create: bool) -> str:
