@@ -15,9 +15,6 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-from sqlalchemy.dialects import sqlite
-from sqlalchemy.engine import Dialect
-
 from dag_provenance.execution import Params
 from dag_provenance.methods import StoreMethods
 from dag_provenance.operations import StoreContext, Unit
@@ -31,14 +28,10 @@ class _Done:
 
 
 class _NullExecutor:
-    """Answers every statement with nothing; writes go nowhere."""
+    """Answers every statement with nothing; writes go nowhere (so no
+    payload needs checking against a connection's limit)."""
 
-    dialect: Dialect = sqlite.dialect()
     deferred = False
-    driver_connection = None
-
-    def __init__(self) -> None:
-        self.info: dict[str, Any] = {}
 
     def all(self, statement: Any, params: Params | None = None) -> list[tuple[Any, ...]]:
         return []
