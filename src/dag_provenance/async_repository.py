@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from dag_provenance.dberrors import translated
 from dag_provenance.engine import make_async_engine, sqlite_file_of
 from dag_provenance.errors import InvalidInputError
+from dag_provenance.events import ListenedStore, Listener, Listeners
 from dag_provenance.methods import StoreMethods
 from dag_provenance.migrate import ensure_schema
 from dag_provenance.operations import StoreContext, Unit
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from dag_provenance.async_unit_of_work import AsyncEngineUnitOfWork
 
 
-class AsyncDagProvenance(StoreMethods, AsyncStore):
+class AsyncDagProvenance(StoreMethods, ListenedStore, AsyncStore):
     """Records the provenance of DAG runs, as coroutines (see the module).
 
     `db_path`: a SQLite file path, a URL (a sync driver's URL is served by
@@ -46,7 +47,9 @@ class AsyncDagProvenance(StoreMethods, AsyncStore):
     revision (as `DagProvenance` does, under the same locks) before the
     first call, or when entering `async with`; `migrate=False` only checks.
     `await store.close()` (or leaving `async with`) disposes an engine the
-    store made.
+    store made. `listeners` hear the change events of every committed write,
+    on the event loop right after the commit (see `events`; more with
+    `add_listener`).
     """
 
     engine: AsyncEngine
@@ -58,6 +61,7 @@ class AsyncDagProvenance(StoreMethods, AsyncStore):
         *,
         migrate: bool = True,
         initiator_var: ContextVar[str | None] | None = None,
+        listeners: Iterable[Listener] = (),
     ) -> None:
         own = isinstance(db_path, (str, os.PathLike))
         with translated():
@@ -70,7 +74,10 @@ class AsyncDagProvenance(StoreMethods, AsyncStore):
         self.engine = engine
         self._own_engine = own
         self.unit_of_work = AsyncEngineUnitOfWork(engine)
-        self._context = StoreContext(engine.dialect.name, initiator_var)
+        self._listeners = Listeners(listeners, owner=self)
+        self._context = StoreContext(
+            engine.dialect.name, initiator_var, self._listeners, self.unit_of_work
+        )
         self._migrate = migrate
         self._schema_ready = False
         self._schema_lock: asyncio.Lock | None = None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from types import MappingProxyType
 from typing import TYPE_CHECKING, TypeVar
@@ -27,9 +27,10 @@ from dag_provenance.async_execution import AsyncRawExecutor
 from dag_provenance.dberrors import translated
 from dag_provenance.drivers import AsyncDriver, async_driver_for
 from dag_provenance.engine import ENDED_CLEAN
+from dag_provenance.events import ChangeEvent
 from dag_provenance.execution import is_observed
 from dag_provenance.runner import drive_async
-from dag_provenance.unit_of_work import MAX_RECONNECTS
+from dag_provenance.unit_of_work import MAX_RECONNECTS, Deliver, HeldEvents
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -50,6 +51,7 @@ class _AsyncBatch:
         self.executor = executor
         self.is_open = True
         self.lock = asyncio.Lock()
+        self.events = HeldEvents()
         self._names = itertools.count()
 
     async def call(self, work: AsyncWork[T]) -> T:
@@ -70,12 +72,15 @@ class _AsyncBatch:
     async def _savepoint(self, control: Callable[[str], Awaitable[None]]) -> AsyncIterator[None]:
         name = f"dag_provenance_{next(self._names)}"
         await control(f"SAVEPOINT {name}")
+        self.events.mark(name)
         try:
             yield
         except BaseException:
+            self.events.rolled_back_to(name)
             with contextlib.suppress(exc.DBAPIError):  # the original error matters
                 await control(f"ROLLBACK TO SAVEPOINT {name}")
             raise
+        self.events.released(name)
         await control(f"RELEASE SAVEPOINT {name}")
 
 
@@ -233,6 +238,14 @@ class AsyncEngineUnitOfWork:
         except exc.DBAPIError as e:
             await connection.invalidate(e)
 
+    def publish(self, events: Sequence[ChangeEvent], deliver: Deliver) -> None:
+        """Deliver a committed write's events now, or when its batch commits."""
+        batch = self._open_batch()
+        if batch is None:
+            deliver(events)
+        else:
+            batch.events.hold(events, deliver)
+
     def _open_batch(self) -> _AsyncBatch | None:
         """The batch of this unit of work open in the calling task's context."""
         batch = _batches.get().get(self)
@@ -259,9 +272,11 @@ class AsyncEngineUnitOfWork:
                 await executor.control("COMMIT")
                 executor.info[ENDED_CLEAN] = True
             except BaseException:
+                batch.events.drop()
                 await self._end(connection, executor, driver)
                 raise
             finally:
                 batch.is_open = False
                 _batches.reset(token)
                 await self._release(connection, executor, driver)
+        batch.events.release()

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+from dag_provenance.events import ListenedStore, Listeners
 from dag_provenance.execution import Params
 from dag_provenance.methods import StoreMethods
 from dag_provenance.operations import StoreContext, Unit
@@ -53,10 +54,14 @@ class _NullExecutor:
 _CONTEXT = StoreContext("sqlite", None)
 
 
-class NullProvenance(StoreMethods, SyncStore):
-    """No-op provenance: discards writes, returns None/empty on reads."""
+class NullProvenance(StoreMethods, ListenedStore, SyncStore):
+    """No-op provenance: discards writes, returns None/empty on reads (and,
+    committing nothing, never calls its listeners)."""
 
     _context = _CONTEXT
+
+    def __init__(self) -> None:
+        self._listeners = Listeners()
 
     def _run_unit(self, unit: Unit) -> Any:
         return unit_work(unit)(_NullExecutor())
@@ -69,11 +74,15 @@ class NullProvenance(StoreMethods, SyncStore):
         pass
 
 
-class AsyncNullProvenance(StoreMethods, AsyncStore):
+class AsyncNullProvenance(StoreMethods, ListenedStore, AsyncStore):
     """No-op provenance for asyncio code: `AsyncDagProvenance`'s coroutines,
-    discarding writes and answering reads with None or empty."""
+    discarding writes and answering reads with None or empty (and never
+    calling its listeners)."""
 
     _context = _CONTEXT
+
+    def __init__(self) -> None:
+        self._listeners = Listeners()
 
     async def _run_unit(self, unit: Unit) -> Any:
         return unit_work(unit)(_NullExecutor())  # nothing to wait for

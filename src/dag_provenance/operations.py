@@ -37,6 +37,17 @@ from dag_provenance.errors import (
     ProvenanceError,
     RunNotFoundError,
 )
+from dag_provenance.events import (
+    ChangeEvent,
+    Listeners,
+    NodeCompleted,
+    NodeFailed,
+    NodeSkipped,
+    NodeStarted,
+    RunCreated,
+    RunFinished,
+    RunStatusChanged,
+)
 from dag_provenance.execution import Outcome, Params
 from dag_provenance.initiator import current_initiator
 from dag_provenance.models import DagRun, IoPayload, attach_sub_dags
@@ -107,17 +118,55 @@ class OperationContext(Protocol):
         """Who the calling context says is starting runs."""
         ...
 
+    @property
+    def listening(self) -> bool:
+        """Whether the store has listeners (writes then publish change events)."""
+        ...
+
+    def publish(self, *events: ChangeEvent) -> None:
+        """Hand a committed write's events to the store's listeners (held
+        until the batch or the caller's transaction commits, if one is open)."""
+        ...
+
+
+class Publisher(Protocol):
+    """Where a store's events go: its unit of work holds them for an open
+    batch or caller transaction, and `deliver`s them once committed."""
+
+    def publish(
+        self, events: Sequence[ChangeEvent], deliver: Callable[[Sequence[ChangeEvent]], None]
+    ) -> None: ...
+
 
 class StoreContext:
-    """The `OperationContext` of a store: its dialect and its initiator variable."""
+    """The `OperationContext` of a store: its dialect, its initiator variable,
+    and its listeners (with the unit of work that decides when they hear)."""
 
-    def __init__(self, dialect_name: str, initiator_var: ContextVar[str | None] | None) -> None:
+    def __init__(
+        self,
+        dialect_name: str,
+        initiator_var: ContextVar[str | None] | None,
+        listeners: Listeners | None = None,
+        publisher: Publisher | None = None,
+    ) -> None:
         self._dialect_name = dialect_name
         self._initiator_var = initiator_var
+        self.listeners = listeners if listeners is not None else Listeners()
+        self._publisher = publisher
 
     @property
     def dialect_name(self) -> str:
         return self._dialect_name
+
+    @property
+    def listening(self) -> bool:
+        return self.listeners.active
+
+    def publish(self, *events: ChangeEvent) -> None:
+        if self._publisher is None:
+            self.listeners.deliver(events)
+        else:
+            self._publisher.publish(events, self.listeners.deliver)
 
     def initiator(self) -> str | None:
         """The store's `initiator_var`, else either library's `initiated_by`."""
@@ -171,14 +220,21 @@ def create_run(
     inputs = validate.text(
         "source_inputs", safe_json_dumps(validate.mapping("source_inputs", source_inputs))
     )
+    created = RunCreated(
+        run_id=validate.identifier("run_id", run_id, RUN_ID_MAX),
+        dag_nsref=validate.identifier("dag_nsref", dag_nsref, DAG_NSREF_MAX),
+        parent_run_id=validate.optional_identifier("parent_run_id", parent_run_id, RUN_ID_MAX),
+        initiated_by=validate.optional_identifier("initiator", initiator, INITIATOR_MAX),
+        started_at=_now(),
+    )
     row = {
-        "run_id": validate.identifier("run_id", run_id, RUN_ID_MAX),
-        "dag_nsref": validate.identifier("dag_nsref", dag_nsref, DAG_NSREF_MAX),
-        "parent_run_id": validate.optional_identifier("parent_run_id", parent_run_id, RUN_ID_MAX),
+        "run_id": created.run_id,
+        "dag_nsref": created.dag_nsref,
+        "parent_run_id": created.parent_run_id,
         "status": RunStatus.RUNNING.value,
-        "started_at": _now(),
+        "started_at": created.started_at,
         "source_inputs_json": inputs,
-        "initiated_by": validate.optional_identifier("initiator", initiator, INITIATOR_MAX),
+        "initiated_by": created.initiated_by,
     }
     try:
         yield Write(
@@ -193,6 +249,8 @@ def create_run(
         if parent_run_id is not None and not (yield from _run_exists(parent_run_id)):
             raise RunNotFoundError(parent_run_id, "parent run") from e
         raise translate(e) from e
+    if self.listening:
+        self.publish(created)
 
 
 def _holds_run(row: dict[str, Any]) -> Operation[bool]:
@@ -213,6 +271,8 @@ def update_run_status(self: OperationContext, run_id: str, status: str) -> Opera
     done: Outcome | None = yield Write(Execute(statements.UPDATE_RUN_STATUS, params), single=True)
     if done is not None and done.rowcount == 0:
         raise RunNotFoundError(run_id)
+    if self.listening:
+        self.publish(RunStatusChanged(run_id, params["status"], _now()))
 
 
 def finish_run(
@@ -220,11 +280,14 @@ def finish_run(
 ) -> Operation[None]:
     """Set a run's final status, finished_at and sink outputs."""
     sink = validate.payload("sink_outputs_json", sink_outputs_json)
+    finished = RunFinished(
+        validate.identifier("run_id", run_id, RUN_ID_MAX), validate.run_status(status), _now()
+    )
     params = {
-        "rid": validate.identifier("run_id", run_id, RUN_ID_MAX),
-        "status": validate.run_status(status),
+        "rid": finished.run_id,
+        "status": finished.status,
         "sink": sink,
-        "finished_at": _now(),
+        "finished_at": finished.finished_at,
     }
     done: Outcome | None = yield Write(
         Execute(statements.FINISH_RUN, params),
@@ -233,6 +296,8 @@ def finish_run(
     )
     if done is not None and done.rowcount == 0:
         raise RunNotFoundError(run_id)
+    if self.listening:
+        self.publish(finished)
 
 
 def record_node_start(
@@ -311,6 +376,11 @@ def _replace_node(
         if not (yield from _run_exists(run_id)):
             raise RunNotFoundError(run_id) from e
         raise translate(e) from e
+    if self.listening:
+        if finished:
+            self.publish(NodeSkipped(run_id, node_label, now))
+        else:
+            self.publish(NodeStarted(run_id, node_label, is_source, is_sink, now))
 
 
 def complete_node_with_edges(
@@ -322,11 +392,12 @@ def complete_node_with_edges(
 ) -> Operation[None]:
     """Record a node's completion and its outgoing edge traversals atomically."""
     output = validate.payload("output_json", output_json)
+    now = _now()
     params = {
         "rid": validate.identifier("run_id", run_id, RUN_ID_MAX),
         "label": validate.identifier("node_label", node_label, NODE_LABEL_MAX),
         "output": output,
-        "finished_at": _now(),
+        "finished_at": now,
     }
     pairs = validate.edges(edges, NODE_LABEL_MAX)
     edge_rows = [
@@ -366,6 +437,8 @@ def complete_node_with_edges(
         raise (yield from _duplicate_edge(run_id, pairs)) from e
     if completed is not None and completed.rowcount == 0:
         raise (yield from _missing_node(run_id, node_label))
+    if self.listening:
+        self.publish(NodeCompleted(run_id, node_label, now, tuple(pairs)))
 
 
 def _holds_completion(params: dict[str, Any], edge_rows: list[dict[str, Any]]) -> Operation[bool]:
@@ -423,6 +496,11 @@ def fail_node_and_finish_run(
     failed: Outcome | None = yield Write(work, payloads=(("error", err),), pipeline=True)
     if failed is not None and failed.rowcount == 0:
         raise (yield from _missing_node(run_id, node_label))
+    if self.listening:
+        self.publish(
+            NodeFailed(run_id, node_label, err, now),
+            RunFinished(run_id, RunStatus.FAILED.value, now, node_label, err),
+        )
 
 
 # --- plain reads (dicts, epoch-float timestamps, as the original returns them) --------
@@ -649,6 +727,13 @@ class _NoContext:
 
     def initiator(self) -> str | None:
         raise AssertionError("this operation needs no initiator")
+
+    @property
+    def listening(self) -> bool:
+        return False
+
+    def publish(self, *events: ChangeEvent) -> None:
+        raise AssertionError("this operation writes nothing")
 
 
 _NO_CONTEXT = _NoContext()

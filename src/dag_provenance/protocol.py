@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from dag_provenance.events import Listener
 from dag_provenance.models import DagRun
 
 if TYPE_CHECKING:
@@ -107,3 +108,9 @@ class ProvenanceStore(Protocol):
     def batch(self) -> AbstractContextManager[Any]: ...
 
     def close(self) -> None: ...
+
+    # Listening (see `events`)
+
+    def add_listener(self, listener: Listener) -> None: ...
+
+    def remove_listener(self, listener: Listener) -> None: ...

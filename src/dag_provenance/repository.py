@@ -17,7 +17,7 @@ file). The mapped classes in `orm` stay the schema's single definition.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from dag_provenance.dberrors import translated
 from dag_provenance.engine import DbTarget, shared_engines, sqlite_file_of
+from dag_provenance.events import ListenedStore, Listener, Listeners
 from dag_provenance.methods import StoreMethods
 from dag_provenance.migrate import ensure_schema
 from dag_provenance.operations import StoreContext, Unit
@@ -36,7 +37,7 @@ from dag_provenance.runner import SyncStore, submit
 from dag_provenance.unit_of_work import CallerUnitOfWork, EngineUnitOfWork, UnitOfWork
 
 
-class DagProvenance(StoreMethods, SyncStore):
+class DagProvenance(StoreMethods, ListenedStore, SyncStore):
     """Records the provenance of DAG runs and answers questions about them.
 
     `db_path` is one of:
@@ -54,7 +55,8 @@ class DagProvenance(StoreMethods, SyncStore):
     database behind the code raises `SchemaOutOfDateError`. `initiator_var` is
     the one context variable `create_run` reads when no initiator is passed
     (by default it reads this library's `run_initiator` and, when lythonic is
-    imported, lythonic's).
+    imported, lythonic's). `listeners` hear the change events of every write
+    once it has committed (see `events`; more with `add_listener`).
     """
 
     db_path: Path | None
@@ -68,8 +70,10 @@ class DagProvenance(StoreMethods, SyncStore):
         *,
         migrate: bool = True,
         initiator_var: ContextVar[str | None] | None = None,
+        listeners: Iterable[Listener] = (),
     ) -> None:
         self._engine_key: str | None = None
+        self._listeners = Listeners(listeners, owner=self)
         if isinstance(db_path, Connection | Session):
             self.unit_of_work = CallerUnitOfWork(db_path)
         elif isinstance(db_path, Engine):
@@ -81,7 +85,9 @@ class DagProvenance(StoreMethods, SyncStore):
             self.unit_of_work = EngineUnitOfWork(engine, threads)
         self.engine = self.unit_of_work.engine
         self.db_path = sqlite_file_of(self.engine.url)
-        self._context = StoreContext(self.engine.dialect.name, initiator_var)
+        self._context = StoreContext(
+            self.engine.dialect.name, initiator_var, self._listeners, self.unit_of_work
+        )
         try:
             key = self._engine_key
             if key is None or not shared_engines.schema_checked(key):

@@ -32,13 +32,14 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
-from collections.abc import Callable, Iterator, Mapping
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from types import MappingProxyType
 from typing import Protocol, TypeVar, cast
 
-from sqlalchemy import Connection, Engine, exc
+from sqlalchemy import Connection, Engine, event, exc
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import PoolProxiedConnection
 
@@ -47,6 +48,7 @@ from dag_provenance.dberrors import translated
 from dag_provenance.drivers import Driver, driver_for
 from dag_provenance.engine import ENDED_CLEAN, ThreadConnections
 from dag_provenance.errors import BatchThreadError, InvalidInputError
+from dag_provenance.events import ChangeEvent
 from dag_provenance.execution import (
     Executor,
     RawExecutor,
@@ -58,6 +60,7 @@ from dag_provenance.runner import drive
 
 T = TypeVar("T")
 Work = Callable[[Executor], T]
+Deliver = Callable[[Sequence[ChangeEvent]], None]
 
 #: How many broken pooled connections one call may meet (each is discarded)
 #: before it gives up: more than a pool holds (5 + 10 overflow by default).
@@ -103,6 +106,47 @@ class UnitOfWork(Protocol):
         """Make the calls in the block one transaction (see `DagProvenance.batch`)."""
         ...
 
+    def publish(self, events: Sequence[ChangeEvent], deliver: Deliver) -> None:
+        """`deliver(events)` of a write that has returned: now, if it committed;
+        when its batch or the caller's transaction commits, if one is open
+        (never, if that rolls back)."""
+        ...
+
+
+class HeldEvents:
+    """Change events held until a transaction commits, with the marks of the
+    savepoints open since they began (a savepoint rolled back drops what was
+    held after its mark)."""
+
+    def __init__(self) -> None:
+        self.held: list[tuple[Deliver, Sequence[ChangeEvent]]] = []
+        self._marks: dict[str, int] = {}
+
+    def hold(self, events: Sequence[ChangeEvent], deliver: Deliver) -> None:
+        self.held.append((deliver, events))
+
+    def mark(self, savepoint: str) -> None:
+        self._marks[savepoint] = len(self.held)
+
+    def rolled_back_to(self, savepoint: str) -> None:
+        # A savepoint with no mark began before anything was held.
+        del self.held[self._marks.pop(savepoint, 0) :]
+
+    def released(self, savepoint: str) -> None:
+        self._marks.pop(savepoint, None)
+
+    def release(self) -> None:
+        """The transaction committed: deliver everything held, in order."""
+        held, self.held = self.held, []
+        self._marks.clear()
+        for deliver, events in held:
+            deliver(events)
+
+    def drop(self) -> None:
+        """The transaction rolled back: nothing held happened."""
+        self.held.clear()
+        self._marks.clear()
+
 
 class _Batch:
     """An open batch of an `EngineUnitOfWork`: its connection and owning thread."""
@@ -112,19 +156,24 @@ class _Batch:
         self.executor = executor
         self.thread = threading.get_ident()
         self.is_open = True
+        self.events = HeldEvents()
         self._names = itertools.count()
 
     @contextmanager
     def savepoint(self) -> Iterator[RawExecutor]:
-        """A savepoint around the block: if it raises, only its work is undone."""
+        """A savepoint around the block: if it raises, only its work (and the
+        events it published) is undone."""
         name = f"dag_provenance_{next(self._names)}"
         self.executor.control(f"SAVEPOINT {name}")
+        self.events.mark(name)
         try:
             yield self.executor
         except BaseException:
+            self.events.rolled_back_to(name)
             with contextlib.suppress(exc.DBAPIError):  # the original error matters
                 self.executor.control(f"ROLLBACK TO SAVEPOINT {name}")
             raise
+        self.events.released(name)
         self.executor.control(f"RELEASE SAVEPOINT {name}")
 
 
@@ -305,6 +354,13 @@ class EngineUnitOfWork:
         except exc.DBAPIError as e:
             connection.invalidate(e)
 
+    def publish(self, events: Sequence[ChangeEvent], deliver: Deliver) -> None:
+        batch = self._open_batch()
+        if batch is None:
+            deliver(events)
+        else:
+            batch.events.hold(events, deliver)
+
     def _open_batch(self) -> _Batch | None:
         """The batch of this unit of work open in the calling context, if any."""
         batch = _batches.get().get(self)
@@ -347,6 +403,7 @@ class EngineUnitOfWork:
                 executor.control("COMMIT")
                 connection.info[ENDED_CLEAN] = True
             except BaseException:
+                batch.events.drop()
                 self._end(connection, executor, driver)
                 raise
             finally:
@@ -356,6 +413,7 @@ class EngineUnitOfWork:
                     with contextlib.suppress(Exception):
                         driver.release(conn)
                 (observed or connection).close()
+        batch.events.release()
 
 
 class CallerUnitOfWork:
@@ -377,10 +435,23 @@ class CallerUnitOfWork:
                 f"the Session must be bound to an Engine or Connection, got {bind!r}"
             )
         self._engine = engine
+        self._held: weakref.WeakKeyDictionary[Connection, HeldEvents] = weakref.WeakKeyDictionary()
 
     @property
     def engine(self) -> Engine:
         return self._engine
+
+    def publish(self, events: Sequence[ChangeEvent], deliver: Deliver) -> None:
+        """Held until the caller's transaction commits (SQLAlchemy's `commit`
+        event of its connection, sent as the COMMIT goes out); dropped if it
+        rolls back, or rolls back to a savepoint taken before the call."""
+        owner = self._owner
+        conn = owner.connection() if isinstance(owner, Session) else owner
+        held = self._held.get(conn)
+        if held is None:
+            held = self._held[conn] = HeldEvents()
+            _follow_transaction(conn, held)
+        held.hold(events, deliver)
 
     @contextmanager
     def _savepoint(self) -> Iterator[Connection]:
@@ -418,6 +489,16 @@ class CallerUnitOfWork:
     def batch(self) -> Iterator[None]:
         with translated(), self._savepoint():
             yield
+
+
+def _follow_transaction(conn: Connection, held: HeldEvents) -> None:
+    """Release `held` when `conn`'s transaction commits, drop it when it rolls
+    back, and drop what a rolled-back savepoint covered."""
+    event.listen(conn, "commit", lambda _conn: held.release())
+    event.listen(conn, "rollback", lambda _conn: held.drop())
+    event.listen(conn, "savepoint", lambda _conn, name: held.mark(name))
+    event.listen(conn, "rollback_savepoint", lambda _conn, name, _ctx: held.rolled_back_to(name))
+    event.listen(conn, "release_savepoint", lambda _conn, name, _ctx: held.released(name))
 
 
 def _begin_sqlite_transaction(conn: Connection) -> None:

@@ -18,8 +18,9 @@ from dag_provenance import (
     RunStatus,
 )
 
-# What differs by nature: the context-manager protocol and closing.
-OWN_PROTOCOL = {"close", "batch"}
+# What differs by nature: the context-manager protocol and closing; and
+# listening, which touches no database (plain methods on both stores).
+OWN_PROTOCOL = {"close", "batch", "add_listener", "remove_listener"}
 
 
 def public_methods(cls: type) -> set[str]:
