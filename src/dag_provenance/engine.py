@@ -155,6 +155,19 @@ def async_url(target: str | os.PathLike[str]) -> URL:
     return url.set(drivername=f"{backend}+{driver}")
 
 
+#: The sync driver that reads what each asyncio driver does (aiomysql is built on PyMySQL).
+_SYNC_TWINS = {"aiosqlite": "pysqlite", "aiomysql": "pymysql", "asyncmy": "pymysql"}
+
+
+def sync_url(url: URL) -> URL:
+    """The URL of the same database through a sync driver: the inverse of
+    `async_url` (psycopg serves both; a sync URL is returned as it is)."""
+    twin = _SYNC_TWINS.get(url.get_driver_name())
+    if twin is None:
+        return url
+    return url.set(drivername=f"{url.get_backend_name()}+{twin}")
+
+
 def make_async_engine(target: str | os.PathLike[str], **engine_kwargs: Any) -> Any:
     """An `AsyncEngine` for `target` (see `async_url`), configured as
     `make_engine` configures a sync one."""

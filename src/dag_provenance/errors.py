@@ -135,3 +135,8 @@ class DatabaseUnavailableError(DatabaseError):
 class DriverNotInstalledError(DatabaseError):
     """The URL names a database driver that is not installed (the message
     names the extra to install, e.g. `dag-provenance[postgresql]`)."""
+
+
+class ExtraNotInstalledError(ProvenanceError, ImportError):
+    """A feature needs a package of an optional extra that is not installed
+    (the message names the extra, e.g. `dag-provenance[lineage]`)."""
