@@ -220,21 +220,19 @@ def create_run(
     inputs = validate.text(
         "source_inputs", safe_json_dumps(validate.mapping("source_inputs", source_inputs))
     )
-    created = RunCreated(
-        run_id=validate.identifier("run_id", run_id, RUN_ID_MAX),
-        dag_nsref=validate.identifier("dag_nsref", dag_nsref, DAG_NSREF_MAX),
-        parent_run_id=validate.optional_identifier("parent_run_id", parent_run_id, RUN_ID_MAX),
-        initiated_by=validate.optional_identifier("initiator", initiator, INITIATOR_MAX),
-        started_at=_now(),
-    )
+    rid = validate.identifier("run_id", run_id, RUN_ID_MAX)
+    nsref = validate.identifier("dag_nsref", dag_nsref, DAG_NSREF_MAX)
+    parent = validate.optional_identifier("parent_run_id", parent_run_id, RUN_ID_MAX)
+    initiated_by = validate.optional_identifier("initiator", initiator, INITIATOR_MAX)
+    started_at = _now()
     row = {
-        "run_id": created.run_id,
-        "dag_nsref": created.dag_nsref,
-        "parent_run_id": created.parent_run_id,
+        "run_id": rid,
+        "dag_nsref": nsref,
+        "parent_run_id": parent,
         "status": RunStatus.RUNNING.value,
-        "started_at": created.started_at,
+        "started_at": started_at,
         "source_inputs_json": inputs,
-        "initiated_by": created.initiated_by,
+        "initiated_by": initiated_by,
     }
     try:
         yield Write(
@@ -250,7 +248,7 @@ def create_run(
             raise RunNotFoundError(parent_run_id, "parent run") from e
         raise translate(e) from e
     if self.listening:
-        self.publish(created)
+        self.publish(RunCreated(rid, nsref, parent, initiated_by, started_at))
 
 
 def _holds_run(row: dict[str, Any]) -> Operation[bool]:
@@ -280,14 +278,12 @@ def finish_run(
 ) -> Operation[None]:
     """Set a run's final status, finished_at and sink outputs."""
     sink = validate.payload("sink_outputs_json", sink_outputs_json)
-    finished = RunFinished(
-        validate.identifier("run_id", run_id, RUN_ID_MAX), validate.run_status(status), _now()
-    )
+    final_status, finished_at = validate.run_status(status), _now()
     params = {
-        "rid": finished.run_id,
-        "status": finished.status,
+        "rid": validate.identifier("run_id", run_id, RUN_ID_MAX),
+        "status": final_status,
         "sink": sink,
-        "finished_at": finished.finished_at,
+        "finished_at": finished_at,
     }
     done: Outcome | None = yield Write(
         Execute(statements.FINISH_RUN, params),
@@ -297,7 +293,7 @@ def finish_run(
     if done is not None and done.rowcount == 0:
         raise RunNotFoundError(run_id)
     if self.listening:
-        self.publish(finished)
+        self.publish(RunFinished(run_id, final_status, finished_at))
 
 
 def record_node_start(
