@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -79,12 +80,20 @@ def lineage_endpoint() -> Iterator[LineageEndpoint]:
 def lineage_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[LineageEndpoint]:
     """A recording endpoint, and the OpenLineage client configured for it the
     usual way (`OPENLINEAGE_URL`; no `openlineage.yml` is read)."""
+    before = set(os.environ)
     with lineage_endpoint() as endpoint:
         monkeypatch.setenv("OPENLINEAGE_URL", endpoint.url)
         monkeypatch.delenv("OPENLINEAGE_CONFIG", raising=False)
         monkeypatch.delenv("OPENLINEAGE_API_KEY", raising=False)
         monkeypatch.delenv("OPENLINEAGE_DISABLED", raising=False)
-        yield endpoint
+        try:
+            yield endpoint
+        finally:
+            # The client writes its resolved configuration into os.environ
+            # (OPENLINEAGE__TRANSPORT__...): none of it outlives the test.
+            for name in set(os.environ) - before:
+                if name.startswith("OPENLINEAGE"):
+                    del os.environ[name]
 
 
 def as_sent(

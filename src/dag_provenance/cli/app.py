@@ -23,7 +23,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="The database: schema migrations and copying.", no_args_is_help=True)
-runs_app = typer.Typer(help="Recorded runs: list, show, watch, draw, prune.", no_args_is_help=True)
+runs_app = typer.Typer(
+    help="Recorded runs: list, show, watch, draw, prune, export.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(runs_app, name="runs")
 

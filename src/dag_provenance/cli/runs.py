@@ -37,9 +37,9 @@ from dag_provenance.cli.render import (
 )
 from dag_provenance.formatting import start_order
 from dag_provenance.graph import to_dot, to_mermaid
+from dag_provenance.lineage.tree import load_tree_io
 from dag_provenance.lookup import resolve_run_id, short_run_ids
 from dag_provenance.maintenance import PruneResult, prune
-from dag_provenance.models import DagRun
 from dag_provenance.repository import DagProvenance
 from dag_provenance.status import FINISHED_STATUSES
 
@@ -105,13 +105,6 @@ def runs_list(
     print_listing(columns, rows, wide=wide)
 
 
-def _load_io_tree(provenance: DagProvenance, run: DagRun) -> None:
-    provenance.load_io(run)
-    for node in run.nodes.values():
-        for sub_run in (node.sub_dags or {}).values():
-            _load_io_tree(provenance, sub_run)
-
-
 @runs_app.command("show")
 @command
 def runs_show(
@@ -124,7 +117,7 @@ def runs_show(
     with open_store(url) as provenance:
         run = named_run(provenance, run_id)
         if io:
-            _load_io_tree(provenance, run)
+            load_tree_io(provenance, run)
     if as_json:
         print_json(run_json(run))
     else:
