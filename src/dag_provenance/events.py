@@ -30,13 +30,14 @@ describes the same moment a later read of the run shows.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
-import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeAlias
+
+from dag_provenance.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +147,6 @@ class Listeners:
 
     def add(self, listener: Listener) -> None:
         if not callable(listener):
-            from dag_provenance.errors import InvalidInputError
-
             raise InvalidInputError(
                 f"a listener must be callable with one change event, got {type(listener).__name__}"
             )
@@ -188,28 +187,51 @@ class ListenedStore:
         self._listeners.remove(listener)
 
 
+class _Marker:
+    """Put in the queue by `flush` (set once everything before it is handled)
+    and by `close` (the worker stops there)."""
+
+    def __init__(self, stop: bool = False) -> None:
+        self.reached = threading.Event()
+        self.stop = stop
+
+
 class BackgroundListener:
     """Delivers to `handler` on a thread of its own, through a bounded queue,
     so a slow or failing handler never holds up a write.
 
-    When the queue is full the event is dropped, counted (`dropped`) and
-    logged; a handler that raises is counted (`failed`) and logged. `flush`
-    waits until everything queued has been handled, `close` also stops the
-    thread; both give up after `timeout` seconds and say whether they got
-    there.
+    Handing an event over costs the caller an append: the thread is not woken
+    for each event but drains the queue every `latency` seconds (sooner on
+    `flush` or `close`), so a burst of writes does not pay a thread switch
+    per event. When the queue is full the event is dropped, counted
+    (`dropped`) and logged; a handler that raises is counted (`failed`) and
+    logged. `flush` waits until everything queued has been handled, `close`
+    also stops the thread; both give up after `timeout` seconds and say
+    whether they got there.
     """
 
     def __init__(
-        self, handler: Listener, *, max_queue: int = 10_000, name: str | None = None
+        self,
+        handler: Listener,
+        *,
+        max_queue: int = 10_000,
+        latency: float = 0.05,
+        name: str | None = None,
     ) -> None:
-        if max_queue < 1:
-            from dag_provenance.errors import InvalidInputError
-
-            raise InvalidInputError(f"max_queue must be at least 1, got {max_queue!r}")
+        if isinstance(max_queue, bool) or not isinstance(max_queue, int) or max_queue < 1:
+            raise InvalidInputError(f"max_queue must be an int of at least 1, got {max_queue!r}")
+        if isinstance(latency, bool) or not isinstance(latency, int | float) or latency <= 0:
+            raise InvalidInputError(
+                f"latency must be a positive number of seconds, got {latency!r}"
+            )
         self._handler = handler
-        self._queue: queue.Queue[ChangeEvent | None] = queue.Queue(max_queue)
+        self.max_queue = max_queue
+        self._latency = latency
+        # deque.append and popleft are atomic: producers take no lock.
+        self._queue: deque[ChangeEvent | _Marker] = deque()
+        self._wake = threading.Event()
         self._lock = threading.Lock()
-        self._closed = False
+        self._closing: _Marker | None = None
         self.dropped = 0
         """Events not handled: the queue was full, or the listener was closed."""
         self.failed = 0
@@ -222,13 +244,12 @@ class BackgroundListener:
         self._thread.start()
 
     def __call__(self, event: ChangeEvent) -> None:
-        if self._closed:
+        if self._closing is not None:
             self._drop(event, "the listener is closed")
-            return
-        try:
-            self._queue.put_nowait(event)
-        except queue.Full:
-            self._drop(event, f"its queue is full ({self._queue.maxsize} events)")
+        elif len(self._queue) >= self.max_queue:
+            self._drop(event, f"its queue is full ({self.max_queue} events)")
+        else:
+            self._queue.append(event)
 
     def _drop(self, event: ChangeEvent, why: str) -> None:
         with self._lock:
@@ -237,56 +258,71 @@ class BackgroundListener:
         log.warning("dropped %r: %s (%d dropped so far)", event, why, dropped)
 
     def _work(self) -> None:
+        queue, handler = self._queue, self._handler
         while True:
-            event = self._queue.get()
             try:
-                if event is None:
+                item = queue.popleft()
+            except IndexError:
+                self._wake.wait(self._latency)
+                self._wake.clear()
+                continue
+            if isinstance(item, _Marker):
+                item.reached.set()
+                if item.stop:
                     return
-                try:
-                    self._handler(event)
-                except Exception:
-                    with self._lock:
-                        self.failed += 1
-                    log.exception("listener %r failed on %r", self._handler, event)
-                else:
-                    with self._lock:
-                        self.handled += 1
-            finally:
-                self._queue.task_done()
+                continue
+            try:
+                handler(item)
+            except Exception:
+                with self._lock:
+                    self.failed += 1
+                log.exception("listener %r failed on %r", handler, item)
+            else:
+                with self._lock:
+                    self.handled += 1
+
+    def _reach(self, marker: _Marker, timeout: float | None) -> bool:
+        self._queue.append(marker)
+        self._wake.set()
+        return marker.reached.wait(timeout)
 
     def flush(self, timeout: float | None = 10.0) -> bool:
-        """Wait until every queued event has been handled; False on timeout."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._queue.all_tasks_done:
-            while self._queue.unfinished_tasks:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._queue.all_tasks_done.wait(remaining)
-        return True
+        """Wait until every event queued so far has been handled; False on timeout."""
+        if self._closing is not None:
+            return self._closing.reached.wait(timeout)
+        return self._reach(_Marker(), timeout)
 
     def close(self, timeout: float | None = 10.0) -> bool:
         """Handle what is queued, then stop the thread (idempotent); events
         that arrive afterwards are dropped. False if `timeout` ran out first
         (the thread then finishes in the background)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-
-        def remaining() -> float | None:
-            return None if deadline is None else max(0.0, deadline - time.monotonic())
-
-        if not self._closed:
-            self._closed = True
-            try:  # waits while the queue is full: the worker is draining it
-                self._queue.put(None, timeout=remaining())
-            except queue.Full:
-                return False
-        self._thread.join(remaining())
+        with self._lock:
+            closing, first = self._closing, self._closing is None
+            if first:
+                closing = self._closing = _Marker(stop=True)
+        assert closing is not None
+        if first:
+            self._queue.append(closing)
+            self._wake.set()
+        if not closing.reached.wait(timeout):
+            return False
+        self._thread.join(timeout)
+        late = 0
+        while self._queue:  # handed over while the listener was closing
+            if not isinstance(self._queue.popleft(), _Marker):
+                late += 1
+        if late:
+            with self._lock:
+                self.dropped += late
+            log.warning("dropped %d events that arrived as the listener closed", late)
         return not self._thread.is_alive()
 
 
-def in_background(listener: Listener, *, max_queue: int = 10_000) -> BackgroundListener:
+def in_background(
+    listener: Listener, *, max_queue: int = 10_000, latency: float = 0.05
+) -> BackgroundListener:
     """`listener`, delivered on a thread of its own (see `BackgroundListener`)."""
-    return BackgroundListener(listener, max_queue=max_queue)
+    return BackgroundListener(listener, max_queue=max_queue, latency=latency)
 
 
 __all__ = [

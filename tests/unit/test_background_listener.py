@@ -112,6 +112,15 @@ def test_events_after_close_are_dropped_not_queued(caplog: pytest.LogCaptureFixt
     assert "closed" in caplog.text
 
 
-def test_a_queue_must_hold_something() -> None:
-    with pytest.raises(InvalidInputError, match="max_queue"):
-        BackgroundListener(print, max_queue=0)
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"max_queue": 0}, "max_queue"),
+        ({"max_queue": 2.5}, "max_queue"),
+        ({"latency": 0}, "latency"),
+        ({"latency": "soon"}, "latency"),
+    ],
+)
+def test_bad_options_are_refused_by_name(options: dict[str, object], named: str) -> None:
+    with pytest.raises(InvalidInputError, match=named):
+        BackgroundListener(print, **options)  # type: ignore[arg-type]

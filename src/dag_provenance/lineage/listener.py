@@ -61,7 +61,8 @@ class OpenLineageListener(BackgroundListener):
     `client`: an `OpenLineageClient`; by default one configured from the
     environment (`OPENLINEAGE_URL`, `openlineage.yml`, ...), closed with the
     listener. `namespace`: the jobs' OpenLineage namespace. `max_queue`:
-    events waiting to be sent before new ones are dropped. `max_tracked_runs`:
+    changes waiting to be sent before new ones are dropped; `latency`: how
+    long at most a change waits before the thread picks it up. `max_tracked_runs`:
     how many runs it remembers (to name a node's job and a sub-DAG's parent
     and root); a run it does not know is read from the store it listens to.
     """
@@ -72,6 +73,7 @@ class OpenLineageListener(BackgroundListener):
         *,
         namespace: str = DEFAULT_NAMESPACE,
         max_queue: int = 10_000,
+        latency: float = 0.05,
         max_tracked_runs: int = 100_000,
     ) -> None:
         self._builder = EventBuilder(namespace)
@@ -85,7 +87,9 @@ class OpenLineageListener(BackgroundListener):
         self._lookup_lock = threading.Lock()
         self.unresolved = 0
         """Changes of runs it neither saw created nor could read: not sent."""
-        super().__init__(self._send, max_queue=max_queue, name="dag-provenance-openlineage")
+        super().__init__(
+            self._send, max_queue=max_queue, latency=latency, name="dag-provenance-openlineage"
+        )
 
     @property
     def namespace(self) -> str:
