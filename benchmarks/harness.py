@@ -26,6 +26,8 @@ class Sample:
     seconds: float
     failures: int = 0
     errors: list[str] = field(default_factory=list)
+    cpu: float = 0.0
+    """The process's CPU seconds over the sample (all threads), where measured."""
 
     @property
     def rate(self) -> float:
