@@ -41,6 +41,10 @@ runner = CliRunner()
 NewId = Callable[[str], str]
 FORMATS = ("openlineage", *PROV_FORMATS)
 
+# rdflib 7 warns about its own use of its deprecated Dataset API while prov
+# writes PROV-O; nothing we call.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:rdflib")
+
 
 def cli(*args: str, env: dict[str, str] | None = None) -> Result:
     return runner.invoke(app, list(args), env={"COLUMNS": "200", **(env or {})})
