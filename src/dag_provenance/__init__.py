@@ -33,7 +33,15 @@ from dag_provenance.graph import to_dot, to_mermaid
 from dag_provenance.initiator import SCHEDULER, initiated_by, run_initiator
 from dag_provenance.maintenance import CopyResult, PruneResult, copy_store, prune
 from dag_provenance.migrate import MigrationStatus, migration_status
-from dag_provenance.models import DagRun, EdgeTraversal, IoPayload, NodeExecution
+from dag_provenance.models import (
+    DagRun,
+    DagStats,
+    EdgeTraversal,
+    IoPayload,
+    NodeExecution,
+    NodeFailure,
+    NodeStats,
+)
 from dag_provenance.null import AsyncNullProvenance, NullProvenance
 from dag_provenance.protocol import ProvenanceStore, RunCursor
 from dag_provenance.repository import DagProvenance
@@ -50,6 +58,7 @@ __all__ = [
     "CopyResult",
     "DagProvenance",
     "DagRun",
+    "DagStats",
     "DatabaseError",
     "DatabaseUnavailableError",
     "DriverNotInstalledError",
@@ -63,7 +72,9 @@ __all__ = [
     "IoPayload",
     "MigrationStatus",
     "NodeExecution",
+    "NodeFailure",
     "NodeNotFoundError",
+    "NodeStats",
     "NodeStatus",
     "NotFoundError",
     "NullProvenance",

@@ -32,6 +32,7 @@ class StoreMethods:
     get_recent_runs = StoreMethod(operations.get_recent_runs)
     get_active_runs = StoreMethod(operations.get_active_runs)
     get_child_runs = StoreMethod(operations.get_child_runs)
+    dag_stats = StoreMethod(operations.dag_stats)
     load_io = StoreMethod(operations.load_io)
     prune = StoreMethod(maintenance.prune_operation)
 

@@ -119,6 +119,61 @@ class DagRun(BaseModel):
 NodeExecution.model_rebuild()
 
 
+class NodeFailure(BaseModel):
+    """A failed node execution: its run, when it failed (tz-aware UTC) and its error."""
+
+    run_id: str
+    finished_at: datetime
+    error: str | None = None
+
+
+class NodeStats(BaseModel):
+    """What one node label did in a DAG's runs of a window (see `DagStats`).
+
+    - `executions`: its finished executions, `completed + failed`. Skipped
+      nodes (outputs copied by a replay; nothing ran) and executions still
+      running or pending are not executions: a label seen only in those
+      states is listed with zero executions and no figures.
+    - `p50_seconds`, `p95_seconds`: nearest-rank percentiles of the
+      durations (`finished_at - started_at`, exact to the microsecond) of
+      the finished executions, completed and failed alike: the smallest
+      duration `d` such that at least p% of the durations are `<= d`, i.e.
+      the `ceil(p / 100 * n)`-th shortest of `n`. Always one of the recorded
+      durations, never interpolated. None without a finished execution.
+    - `failure_rate`: `failed / executions`, None without an execution.
+    - `last_failure`: its latest failed execution (greatest `finished_at`,
+      ties broken by the greatest run id), or None.
+    """
+
+    node_label: str
+    executions: int
+    completed: int
+    failed: int
+    p50_seconds: float | None = None
+    p95_seconds: float | None = None
+    failure_rate: float | None = None
+    last_failure: NodeFailure | None = None
+
+
+class DagStats(BaseModel):
+    """Statistics of one DAG's runs started in a window.
+
+    The window is `started_after <= started_at < started_before` (None: open
+    on that side), both tz-aware UTC. Only runs whose `dag_nsref` is exactly
+    `dag_nsref` count: sub-DAG runs (`<nsref>/<key>`) are not included, and
+    a composite node's duration already covers its sub-DAG runs.
+    `runs_by_status` has every `RunStatus` as a key (0 when no run has it);
+    `nodes` has every node label recorded in those runs, sorted by label.
+    """
+
+    dag_nsref: str
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+    runs: int
+    runs_by_status: dict[str, int]
+    nodes: list[NodeStats] = []
+
+
 def attach_sub_dags(runs: Iterable[DagRun]) -> None:
     """Hang each run under the composite node of its parent that expanded it.
 

@@ -50,7 +50,14 @@ from dag_provenance.events import (
 )
 from dag_provenance.execution import Outcome, Params
 from dag_provenance.initiator import current_initiator
-from dag_provenance.models import DagRun, IoPayload, attach_sub_dags
+from dag_provenance.models import (
+    DagRun,
+    DagStats,
+    IoPayload,
+    NodeFailure,
+    NodeStats,
+    attach_sub_dags,
+)
 from dag_provenance.orm import DAG_NSREF_MAX, INITIATOR_MAX, NODE_LABEL_MAX, RUN_ID_MAX
 from dag_provenance.payload_limits import Payloads
 from dag_provenance.protocol import RunCursor
@@ -671,6 +678,83 @@ def get_child_runs(self: OperationContext, parent_run_id: str) -> Operation[list
     params = {"rid": validate.text("parent_run_id", parent_run_id)}
     by_id = yield from _tree(statements.anchored_tree("children", _lateral(self)), params)
     return list(by_id.values())
+
+
+def dag_stats(
+    self: OperationContext,
+    dag_nsref: str,
+    *,
+    started_after: datetime | None = None,
+    started_before: datetime | None = None,
+) -> Operation[DagStats]:
+    """Statistics of a DAG's runs started in `started_after <= started_at <
+    started_before` (either bound may be left open): runs per status, and
+    per node label the finished executions, failures, failure rate, p50 and
+    p95 durations and latest failure (`DagStats` and `NodeStats` say exactly
+    what each figure counts).
+
+    Only runs whose dag_nsref is exactly `dag_nsref` count: sub-DAG runs
+    (nsref `<dag_nsref>/<key>`) and their nodes are left out. Computed in
+    the database, in three statements reading one snapshot; a DAG with no
+    run in the window gives zero counts and no nodes.
+    """
+    params: dict[str, Any] = {"nsref": validate.text("dag_nsref", dag_nsref)}
+    if started_after is not None:
+        params["from_ts"] = validate.aware_datetime("started_after", started_after)
+    if started_before is not None:
+        params["to_ts"] = validate.aware_datetime("started_before", started_before)
+    queries = statements.stats_statements(self.dialect_name, frozenset(params))
+    found: list[list[tuple[Any, ...]]] = yield Read(
+        AllOf([(query, params) for query in queries]), snapshot=True
+    )
+    status_rows, node_rows, failure_rows = found
+    runs_by_status = dict.fromkeys((status.value for status in RunStatus), 0)
+    for status, runs in status_rows:
+        runs_by_status[status] = int(runs)
+    last_failures = {
+        label: NodeFailure(run_id=run_id, finished_at=finished_at, error=error)
+        for label, run_id, finished_at, error in failure_rows
+    }
+    nodes = [
+        _node_stats(label, int(completed), int(failed), p50_us, p95_us, last_failures.get(label))
+        for label, completed, failed, p50_us, p95_us in node_rows
+    ]
+    return DagStats(
+        dag_nsref=params["nsref"],
+        started_after=None if started_after is None else started_after.astimezone(UTC),
+        started_before=None if started_before is None else started_before.astimezone(UTC),
+        runs=sum(runs_by_status.values()),
+        runs_by_status=runs_by_status,
+        nodes=sorted(nodes, key=lambda node: node.node_label),
+    )
+
+
+def _node_stats(
+    label: str,
+    completed: int,
+    failed: int,
+    p50_us: int | None,
+    p95_us: int | None,
+    last_failure: NodeFailure | None,
+) -> NodeStats:
+    """A label's `NodeStats` from its counts and its percentiles in microseconds."""
+    executions = completed + failed
+    return NodeStats(
+        node_label=label,
+        executions=executions,
+        completed=completed,
+        failed=failed,
+        p50_seconds=_seconds(p50_us),
+        p95_seconds=_seconds(p95_us),
+        failure_rate=failed / executions if executions else None,
+        last_failure=last_failure,
+    )
+
+
+def _seconds(microseconds: int | None) -> float | None:
+    # Whole microseconds, divided once: the float nearest the exact duration,
+    # as `timedelta.total_seconds()` gives it.
+    return None if microseconds is None else int(microseconds) / 1_000_000
 
 
 def load_io(

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from dag_provenance.events import Listener
-from dag_provenance.models import DagRun
+from dag_provenance.models import DagRun, DagStats
 
 if TYPE_CHECKING:
     from dag_provenance.maintenance import PruneResult
@@ -93,6 +93,14 @@ class ProvenanceStore(Protocol):
     def get_active_runs(self) -> list[DagRun]: ...
 
     def get_child_runs(self, parent_run_id: str) -> list[DagRun]: ...
+
+    def dag_stats(
+        self,
+        dag_nsref: str,
+        *,
+        started_after: datetime | None = None,
+        started_before: datetime | None = None,
+    ) -> DagStats: ...
 
     def load_io(self, dag_run: DagRun, node_labels: Sequence[str] | None = None) -> None: ...
 

@@ -15,16 +15,25 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     CTE,
+    BigInteger,
+    Integer,
     Select,
+    String,
     and_,
     bindparam,
+    case,
+    cast,
     exists,
+    extract,
+    func,
     insert,
+    literal,
     literal_column,
     null,
     or_,
     select,
     true,
+    type_coerce,
     union_all,
     update,
 )
@@ -322,6 +331,138 @@ def recent_statements(params: frozenset[str], lateral: bool) -> tuple[Select[Any
     )
     seed = roots.subquery("roots")
     return roots, _tree_statements(select(seed.c.run_id), lateral)
+
+
+class StatsStatements(NamedTuple):
+    """The three SELECTs of `dag_stats`, over the node executions of one
+    DAG's runs in a window (each takes the parameters of `stats_statements`)."""
+
+    runs_by_status: Select[Any]
+    """(status, runs) per run status present."""
+    nodes: Select[Any]
+    """(node_label, completed, failed, p50_us, p95_us) per label recorded."""
+    last_failures: Select[Any]
+    """(node_label, run_id, finished_at, error) of each label's latest failure."""
+
+
+STATS_PERCENTILES = (50, 95)
+"""The percentiles `StatsStatements.nodes` computes, in its column order
+(`dag_stats` reads them as p50 and p95)."""
+
+_STATS_FILTERS = frozenset({"nsref", "from_ts", "to_ts"})
+
+
+@functools.cache
+def stats_statements(dialect_name: str, params: frozenset[str]) -> StatsStatements:
+    """The statements of `dag_stats` for one dialect and window, built once.
+
+    `params` names the parameters given: `nsref` (always: runs whose
+    dag_nsref is exactly it, so no sub-DAG run), and `from_ts` / `to_ts` for
+    the window `from_ts <= started_at < to_ts`. Every statement can find
+    those runs through the `(dag_nsref, started_at)` index and their nodes
+    through the node primary key, which leads with run_id: the work grows
+    with the DAG's runs in the window, not with the store.
+
+    Percentiles are nearest-rank, over the durations (in whole
+    microseconds, see `_duration_us`) of each label's finished executions:
+    ROW_NUMBER() ranks the durations of a label, COUNT() OVER counts them
+    (n), and p% is the smallest duration whose rank r has `r * 100 >= p *
+    n`, i.e. `r >= ceil(p * n / 100)`, in integers (SQLite before 3.35 has
+    no CEIL). Executions not finished rank after every duration.
+    """
+    if not params >= {"nsref"} or not params <= _STATS_FILTERS:
+        raise ValueError(f"stats_statements takes nsref, from_ts, to_ts; got {sorted(params)}")
+    in_window = [make() for name, make in _RECENT_FILTERS.items() if name in params]
+    runs_by_status = (
+        select(_R.status, func.count().label("runs")).where(*in_window).group_by(_R.status)
+    )
+    nodes_in_window = node_executions.join(dag_runs, _R.run_id == _N.run_id)
+    finished = _node_status_is(NodeStatus.COMPLETED, NodeStatus.FAILED)
+    timed = (
+        select(
+            _N.node_label,
+            _N.status,
+            case((finished, _duration_us(dialect_name, _N.started_at, _N.finished_at))).label("us"),
+        )
+        .select_from(nodes_in_window)
+        .where(*in_window)
+        .subquery("timed")
+    )
+    ranked = select(
+        timed.c.node_label,
+        timed.c.status,
+        timed.c.us,
+        func.row_number()
+        .over(partition_by=timed.c.node_label, order_by=(timed.c.us.is_(None), timed.c.us))
+        .label("nth"),
+        func.count(timed.c.us).over(partition_by=timed.c.node_label).label("n_timed"),
+    ).subquery("ranked")
+    nodes = select(
+        ranked.c.node_label,
+        func.count(case((ranked.c.status == NodeStatus.COMPLETED.value, 1))).label("completed"),
+        func.count(case((ranked.c.status == NodeStatus.FAILED.value, 1))).label("failed"),
+        *(
+            func.min(case((ranked.c.nth * 100 >= ranked.c.n_timed * p, ranked.c.us))).label(
+                f"p{p}_us"
+            )
+            for p in STATS_PERCENTILES
+        ),
+    ).group_by(ranked.c.node_label)
+    # The latest failure per label is ranked on the key columns alone; its
+    # error (a traceback, maybe long) is read for the winners only.
+    failures = (
+        select(
+            _N.run_id,
+            _N.node_label,
+            _N.finished_at,
+            func.row_number()
+            .over(partition_by=_N.node_label, order_by=(_N.finished_at.desc(), _N.run_id.desc()))
+            .label("nth"),
+        )
+        .select_from(nodes_in_window)
+        .where(*in_window, _N.status == NodeStatus.FAILED.value, _N.finished_at.is_not(None))
+        .subquery("failures")
+    )
+    last_failures = (
+        select(failures.c.node_label, failures.c.run_id, failures.c.finished_at, _N.error)
+        .select_from(
+            failures.join(
+                node_executions,
+                and_(_N.run_id == failures.c.run_id, _N.node_label == failures.c.node_label),
+            )
+        )
+        .where(failures.c.nth == 1)
+    )
+    return StatsStatements(runs_by_status, nodes, last_failures)
+
+
+def _duration_us(
+    dialect_name: str, started: ColumnElement[datetime], finished: ColumnElement[datetime]
+) -> ColumnElement[int]:
+    """`finished - started` in whole microseconds, exact on every engine
+    (NULL if either is NULL). Integers rank and compare exactly; the store
+    turns them into seconds."""
+    if dialect_name == "postgresql":
+        # EXTRACT(EPOCH FROM interval) is an exact numeric (PostgreSQL 14+).
+        return cast(extract("epoch", finished - started) * 1_000_000, BigInteger)
+    if dialect_name in ("mysql", "mariadb"):
+        return type_coerce(
+            func.timestampdiff(literal_column("MICROSECOND"), started, finished), BigInteger
+        )
+    # SQLite: julianday() is a double, off by up to ~50 µs at today's dates;
+    # the text itself ("YYYY-MM-DD HH:MM:SS.ffffff", UTC) gives the exact value.
+    return _sqlite_epoch_us(finished) - _sqlite_epoch_us(started)
+
+
+def _sqlite_epoch_us(column: ColumnElement[datetime]) -> ColumnElement[int]:
+    """A SQLite `UTCDateTime` as microseconds since the epoch: the whole
+    seconds parsed by strftime('%s') from the text without its fraction (so
+    nothing is rounded), plus the fraction's digits (padded: "…SS" or
+    "…SS.5" read as 0 and 500000 µs)."""
+    stored = type_coerce(column, String())
+    seconds = cast(func.strftime(literal("%s"), func.substr(stored, 1, 19)), Integer)
+    fraction = cast(func.substr(stored.concat(literal("000000")), 21, 6), Integer)
+    return type_coerce(seconds * 1_000_000 + fraction, BigInteger)
 
 
 @functools.cache

@@ -2,7 +2,7 @@
 command (`--debug`, `--url`), the options the commands share, and `main`.
 
 The commands register themselves on these apps (`db.py`, `runs.py`,
-`demo.py`); `cli/__init__.py` imports them.
+`stats.py`, `demo.py`, `export.py`); `cli/__init__.py` imports them.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The database: schema migrations and copying.", no_args_is_help=True)
 runs_app = typer.Typer(
-    help="Recorded runs: list, show, watch, draw, prune, export.", no_args_is_help=True
+    help="Recorded runs: list, show, watch, draw, stats, prune, export.", no_args_is_help=True
 )
 app.add_typer(db_app, name="db")
 app.add_typer(runs_app, name="runs")
