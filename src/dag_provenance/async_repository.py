@@ -110,7 +110,15 @@ class AsyncDagProvenance(StoreMethods, ListenedStore, AsyncStore):
                 await self.engine.dispose()
 
     async def __aenter__(self) -> AsyncDagProvenance:
-        await self._ensure_schema()
+        try:
+            await self._ensure_schema()
+        except BaseException:
+            # `async with` will not call __aexit__: release the connections the
+            # check opened (the store stays usable, and close() still disposes).
+            if self._own_engine:
+                with translated():
+                    await self.engine.dispose()
+            raise
         return self
 
     async def __aexit__(self, *_exc: object) -> None:

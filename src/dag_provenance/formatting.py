@@ -1,12 +1,23 @@
-"""What the run pictures (`graph.py`) and the command line show alike: short
-human-readable text for durations, errors and payloads, and the order a run's
-nodes are shown in."""
+"""What the run pictures (`graph.py`), the command line and the web viewer
+show alike: status icons, short human-readable text for durations, errors
+and payloads, and the order a run's nodes are shown in."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from dag_provenance.models import NodeExecution
+from dag_provenance.status import NodeStatus, RunStatus
+
+STATUS_ICONS: dict[str, str] = {
+    RunStatus.COMPLETED: "✔",
+    RunStatus.FAILED: "✘",
+    RunStatus.RUNNING: "▶",
+    RunStatus.PAUSED: "⏸",
+    RunStatus.CANCELLED: "⊘",
+    NodeStatus.PENDING: "…",
+    NodeStatus.SKIPPED: "↷",
+}
 
 
 def duration(started_at: datetime | None, finished_at: datetime | None) -> str:

@@ -282,6 +282,29 @@ def test_migrate_false_on_an_empty_database_is_refused_at_the_first_call(
         run(main)
 
 
+def test_async_with_that_fails_its_schema_check_leaves_no_connection_behind(
+    empty_db_url: str,
+) -> None:
+    """`async with` does not call __aexit__ when __aenter__ raises: the store
+    releases what its check opened itself, and stays usable."""
+    store = AsyncDagProvenance(empty_db_url, migrate=False)
+
+    async def enter() -> None:
+        async with store:
+            raise AssertionError("entered a database with no schema")
+
+    async def main() -> int:
+        with pytest.raises(SchemaOutOfDateError):
+            await enter()
+        open_connections = store.engine.sync_engine.pool.checkedin()  # type: ignore[attr-defined]
+        with pytest.raises(SchemaOutOfDateError):  # still answers, the same way
+            await store.get_run("any")
+        await store.close()
+        return int(open_connections)
+
+    assert run(main) == 0
+
+
 def test_the_async_and_sync_stores_read_each_other_s_writes(empty_db_url: str) -> None:
     tag = uuid.uuid4().hex[:8]
     with DagProvenance(empty_db_url) as sync:

@@ -17,9 +17,8 @@ from typer.testing import CliRunner, Result
 
 from dag_provenance import DagProvenance
 from dag_provenance.cli import app
-from dag_provenance.cli.render import STATUS_ICONS
 from dag_provenance.engine import sqlite_file_url
-from dag_provenance.formatting import duration
+from dag_provenance.formatting import STATUS_ICONS, duration
 from dag_provenance.testing import scratch_database
 
 from .conftest import dump_tables

@@ -22,7 +22,14 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from dag_provenance.formatting import duration, error_line, seconds_text, shorten, start_order
+from dag_provenance.formatting import (
+    STATUS_ICONS,
+    duration,
+    error_line,
+    seconds_text,
+    shorten,
+    start_order,
+)
 from dag_provenance.maintenance import Counts
 from dag_provenance.models import DagRun, NodeExecution
 from dag_provenance.status import FINISHED_STATUSES, NodeStatus, RunStatus
@@ -37,15 +44,6 @@ STATUS_STYLES: dict[str, str] = {
     RunStatus.CANCELLED: "magenta",
     NodeStatus.PENDING: "dim",
     NodeStatus.SKIPPED: "yellow",
-}
-STATUS_ICONS: dict[str, str] = {
-    RunStatus.COMPLETED: "✔",
-    RunStatus.FAILED: "✘",
-    RunStatus.RUNNING: "▶",
-    RunStatus.PAUSED: "⏸",
-    RunStatus.CANCELLED: "⊘",
-    NodeStatus.PENDING: "…",
-    NodeStatus.SKIPPED: "↷",
 }
 # The node counts of a run listing, in this order.
 _COUNTED_NODE_STATUSES = (

@@ -13,7 +13,6 @@ from dag_provenance.cli.app import JsonOption, UrlOption, runs_app
 from dag_provenance.cli.database import open_store
 from dag_provenance.cli.errors import CliError, command
 from dag_provenance.cli.render import (
-    STATUS_ICONS,
     STATUS_STYLES,
     Column,
     err,
@@ -23,7 +22,7 @@ from dag_provenance.cli.render import (
     when,
 )
 from dag_provenance.cli.runs import parse_since
-from dag_provenance.formatting import error_line, seconds_text
+from dag_provenance.formatting import STATUS_ICONS, error_line, seconds_text
 from dag_provenance.models import DagStats, NodeStats
 
 STATS_COLUMNS = [
