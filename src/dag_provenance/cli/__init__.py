@@ -8,10 +8,12 @@
 - `stats.py`: `runs stats`, one DAG's runs per status and per-node figures
 - `export.py`: `runs export`, run trees as OpenLineage events or W3C PROV
   (needs the `[lineage]` extra, imported only when the command runs)
+- `serve.py`: `serve`, the read-only web viewer (needs the `[web]` extra,
+  imported only when the command runs)
 """
 
 # Imported for their side effect: each registers its commands on `app`.
-from dag_provenance.cli import db, demo, export, runs, stats  # noqa: F401
+from dag_provenance.cli import db, demo, export, runs, serve, stats  # noqa: F401
 from dag_provenance.cli.app import app, main
 
 __all__ = ["app", "main"]

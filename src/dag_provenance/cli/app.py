@@ -2,7 +2,7 @@
 command (`--debug`, `--url`), the options the commands share, and `main`.
 
 The commands register themselves on these apps (`db.py`, `runs.py`,
-`stats.py`, `demo.py`, `export.py`); `cli/__init__.py` imports them.
+`stats.py`, `demo.py`, `export.py`, `serve.py`); `cli/__init__.py` imports them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dag_provenance.engine import URL_ENV
 
 app = typer.Typer(
     name="dag-provenance",
-    help="Inspect, migrate, prune and copy a dag-provenance store.",
+    help="Inspect, migrate, prune and copy a dag-provenance store, or serve a web viewer of it.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
