@@ -11,12 +11,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 
 from dag_provenance import DagProvenance, DagRun
 from dag_provenance.demo import DemoRuns, record_demo
+from dag_provenance.web.urls import run_url
 
 from .conftest import LiveViewer
 
@@ -43,15 +43,15 @@ class Site:
         return self.viewer.url + path
 
     def run_url(self, run_id: str) -> str:
-        return self.url("/runs/" + quote(run_id, safe=""))
+        return self.url(run_url(run_id))  # the viewer's own address scheme
 
 
 def _record_hostile(store: DagProvenance) -> list[str]:
     """A run tree per hostile string: the string as run id, nsref, label,
     initiator, error and payload, with a sub-DAG run."""
     runs = []
-    for n, text in enumerate(HOSTILE):
-        run_id = text if n != 4 else f"hostile-{n}"  # a newline is no path segment
+    for text in HOSTILE:
+        run_id = text  # one with a line feed goes in ?id= (see web.urls)
         nsref = f"hostile/{text[:100]}"
         store.create_run(run_id, nsref, {"in": {"text": text}}, initiator=text)
         store.record_node_start(run_id, text, json.dumps({"text": text}), is_source=True)
