@@ -181,8 +181,9 @@ def test_runs_prune_dry_run_then_confirmed_prune(demo: dict[str, Any]) -> None:
 
     failed_only = ok(
         "runs", "prune", "--url", url, "--older-than", "0s", "--status", "failed", "--yes"
-    ).stdout
-    assert "deleted 4 runs, 11 node executions, 7 edge traversals" in failed_only
+    )
+    assert "deleted 4 runs, 11 node executions, 7 edge traversals" in failed_only.stdout
+    assert failed_only.stderr == ""  # no progress bar (nor its blank line) outside a terminal
     done = ok("runs", "prune", "--url", url, "--older-than", "0s", input="y\n").stdout
     assert "deleted 1 runs, 5 node executions, 0 edge traversals" in done
     assert as_json("runs", "list", "--url", url) == []

@@ -50,7 +50,6 @@ CLOSE_TIMEOUT_S = 30.0
 (a transport that sends in the background)."""
 
 Write = Callable[[str], object]
-Progress = Callable[[str, int, int], None]
 
 
 @runs_app.command("export")
@@ -337,7 +336,7 @@ class _Events:
         terminal). An event the client fails to emit is counted and the
         export goes on."""
         tally = _Tally()
-        with _progress(shown=client is not None and err().is_terminal) as progress:
+        with progress_bars(shown=client is not None) as progress:
             if count:
                 progress("run trees", 0, count)
             for tree in trees:
@@ -402,16 +401,6 @@ def _lineage_client() -> OpenLineageClient:
 
 
 # Output
-
-
-@contextmanager
-def _progress(*, shown: bool) -> Iterator[Progress]:
-    """`progress_bars()` on stderr if `shown`, else a callback that draws nothing."""
-    if not shown:
-        yield lambda phase, done, total: None
-        return
-    with progress_bars() as progress:
-        yield progress
 
 
 @contextmanager

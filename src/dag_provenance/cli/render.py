@@ -77,13 +77,17 @@ def run_json(run: DagRun) -> Any:
 
 
 @contextmanager
-def progress_bars() -> Iterator[Callable[[str, int, int], None]]:
-    """A `(phase, done, total)` callback drawing one bar per phase on stderr.
-    Nothing is drawn (not even a blank line) until the first call."""
+def progress_bars(shown: bool = True) -> Iterator[Callable[[str, int, int], None]]:
+    """A `(phase, done, total)` callback drawing one bar per phase on stderr,
+    when stderr is a terminal and `shown`. Nothing is drawn (not even a blank
+    line) until the first call, nor ever into a file or a pipe."""
     bars: list[Progress] = []
     tasks: dict[str, TaskID] = {}
+    drawn = shown and err().is_terminal
 
     def update(phase: str, done: int, total: int) -> None:
+        if not drawn:
+            return
         if not bars:
             bars.append(
                 Progress(
