@@ -54,8 +54,6 @@ from dag_provenance.models import (
     DagRun,
     DagStats,
     IoPayload,
-    NodeFailure,
-    NodeStats,
     attach_sub_dags,
 )
 from dag_provenance.orm import DAG_NSREF_MAX, INITIATOR_MAX, NODE_LABEL_MAX, RUN_ID_MAX
@@ -707,54 +705,7 @@ def dag_stats(
     found: list[list[tuple[Any, ...]]] = yield Read(
         AllOf([(query, params) for query in queries]), snapshot=True
     )
-    status_rows, node_rows, failure_rows = found
-    runs_by_status = dict.fromkeys((status.value for status in RunStatus), 0)
-    for status, runs in status_rows:
-        runs_by_status[status] = int(runs)
-    last_failures = {
-        label: NodeFailure(run_id=run_id, finished_at=finished_at, error=error)
-        for label, run_id, finished_at, error in failure_rows
-    }
-    nodes = [
-        _node_stats(label, int(completed), int(failed), p50_us, p95_us, last_failures.get(label))
-        for label, completed, failed, p50_us, p95_us in node_rows
-    ]
-    return DagStats(
-        dag_nsref=params["nsref"],
-        started_after=None if started_after is None else started_after.astimezone(UTC),
-        started_before=None if started_before is None else started_before.astimezone(UTC),
-        runs=sum(runs_by_status.values()),
-        runs_by_status=runs_by_status,
-        nodes=sorted(nodes, key=lambda node: node.node_label),
-    )
-
-
-def _node_stats(
-    label: str,
-    completed: int,
-    failed: int,
-    p50_us: int | None,
-    p95_us: int | None,
-    last_failure: NodeFailure | None,
-) -> NodeStats:
-    """A label's `NodeStats` from its counts and its percentiles in microseconds."""
-    executions = completed + failed
-    return NodeStats(
-        node_label=label,
-        executions=executions,
-        completed=completed,
-        failed=failed,
-        p50_seconds=_seconds(p50_us),
-        p95_seconds=_seconds(p95_us),
-        failure_rate=failed / executions if executions else None,
-        last_failure=last_failure,
-    )
-
-
-def _seconds(microseconds: int | None) -> float | None:
-    # Whole microseconds, divided once: the float nearest the exact duration,
-    # as `timedelta.total_seconds()` gives it.
-    return None if microseconds is None else int(microseconds) / 1_000_000
+    return rows.dag_stats(params["nsref"], started_after, started_before, *found)
 
 
 def load_io(

@@ -10,16 +10,20 @@ way.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from dag_provenance.models import (
     DagRun,
+    DagStats,
     EdgeTraversal,
     NodeExecution,
+    NodeFailure,
+    NodeStats,
     attach_sub_dags,
     trusted_model,
 )
+from dag_provenance.status import RunStatus
 
 RunRow = tuple[str, str, str | None, str, datetime, datetime | None, str | None]
 """(run_id, dag_nsref, parent_run_id, status, started_at, finished_at, initiated_by)"""
@@ -122,3 +126,66 @@ def dag_run_from_rows(
     add_edges(runs, edge_rows)
     attach_sub_dags(runs.values())
     return runs[root_id]
+
+
+# --- statistics (`dag_stats`) -------------------------------------------------------
+
+
+def dag_stats(
+    dag_nsref: str,
+    started_after: datetime | None,
+    started_before: datetime | None,
+    status_rows: Iterable[Sequence[Any]],
+    node_rows: Iterable[Sequence[Any]],
+    failure_rows: Iterable[Sequence[Any]],
+) -> DagStats:
+    """`DagStats` from the rows of `statements.stats_statements`: runs per
+    status; per label completed and failed counts and p50/p95 in
+    microseconds; per label the latest failure."""
+    runs_by_status = dict.fromkeys((status.value for status in RunStatus), 0)
+    for status, runs in status_rows:
+        runs_by_status[status] = int(runs)
+    last_failures = {
+        label: NodeFailure(run_id=run_id, finished_at=finished_at, error=error)
+        for label, run_id, finished_at, error in failure_rows
+    }
+    nodes = [
+        _node_stats(label, int(completed), int(failed), p50_us, p95_us, last_failures.get(label))
+        for label, completed, failed, p50_us, p95_us in node_rows
+    ]
+    return DagStats(
+        dag_nsref=dag_nsref,
+        started_after=None if started_after is None else started_after.astimezone(UTC),
+        started_before=None if started_before is None else started_before.astimezone(UTC),
+        runs=sum(runs_by_status.values()),
+        runs_by_status=runs_by_status,
+        nodes=sorted(nodes, key=lambda node: node.node_label),
+    )
+
+
+def _node_stats(
+    label: str,
+    completed: int,
+    failed: int,
+    p50_us: int | None,
+    p95_us: int | None,
+    last_failure: NodeFailure | None,
+) -> NodeStats:
+    """A label's `NodeStats` from its counts and its percentiles in microseconds."""
+    executions = completed + failed
+    return NodeStats(
+        node_label=label,
+        executions=executions,
+        completed=completed,
+        failed=failed,
+        p50_seconds=_seconds(p50_us),
+        p95_seconds=_seconds(p95_us),
+        failure_rate=failed / executions if executions else None,
+        last_failure=last_failure,
+    )
+
+
+def _seconds(microseconds: int | None) -> float | None:
+    # Whole microseconds, divided once: the float nearest the exact duration,
+    # as `timedelta.total_seconds()` gives it.
+    return None if microseconds is None else int(microseconds) / 1_000_000
