@@ -5,8 +5,9 @@ Each check names the offending field and raises one of the library's
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dag_provenance.errors import IdentifierTooLongError, InvalidInputError, InvalidStatusError
@@ -117,3 +118,28 @@ def aware_datetime(field: str, value: object) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInputError(f"{field} must be timezone-aware, got naive {value.isoformat()}")
     return value
+
+
+_AGE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*")
+_AGE_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def moment(field: str, value: str, now: datetime | None = None) -> datetime:
+    """A moment as people type it: an age (`30m`, `2h`, `3d`, `1w` before
+    `now`) or an ISO date/datetime (UTC when it has no offset). `field`, if
+    given, starts the message of the error."""
+    named = f"{field} " if field else ""
+    match = _AGE.fullmatch(value)
+    if match:
+        seconds = float(match[1]) * _AGE_SECONDS[match[2]]
+        try:
+            return (now or datetime.now(UTC)) - timedelta(seconds=seconds)
+        except OverflowError:
+            raise InvalidInputError(f"{named}{value!r} reaches before the year 1") from None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidInputError(
+            f"{named}{value!r} is neither an age (30m, 2h, 3d, 1w) nor an ISO date (2025-01-31)"
+        ) from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +15,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.text import Text
 
+from dag_provenance import validate
 from dag_provenance.cli.app import JsonOption, RunIdArgument, UrlOption, WideOption, runs_app
 from dag_provenance.cli.database import named_run, open_store
 from dag_provenance.cli.errors import CliError, command
@@ -35,6 +35,7 @@ from dag_provenance.cli.render import (
     run_tree,
     when,
 )
+from dag_provenance.errors import InvalidInputError
 from dag_provenance.formatting import start_order
 from dag_provenance.graph import to_dot, to_mermaid
 from dag_provenance.lineage.tree import load_tree_io
@@ -49,18 +50,10 @@ WATCH_MAX_TIMEOUT_S = 24 * 3600
 
 def parse_since(value: str) -> datetime:
     """`30m`, `2h`, `3d`, `1w` ago, or an ISO date/datetime (UTC when naive)."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", value)
-    if match:
-        amount, unit = float(match[1]), match[2]
-        seconds = amount * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
-        return datetime.now(UTC) - timedelta(seconds=seconds)
     try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise typer.BadParameter(
-            f"{value!r} is neither an age (30m, 2h, 3d, 1w) nor an ISO date (2025-01-31)"
-        ) from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+        return validate.moment("", value)
+    except InvalidInputError as e:
+        raise typer.BadParameter(str(e)) from None
 
 
 def _shown_ids(provenance: DagProvenance, run_ids: list[str], wide: bool) -> dict[str, str]:

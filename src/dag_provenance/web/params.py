@@ -5,13 +5,13 @@ the error handlers answer with 400 and its message (`errors`)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Query, Request
 
+from dag_provenance import validate
 from dag_provenance.errors import InvalidInputError
 from dag_provenance.protocol import RunCursor
 from dag_provenance.status import RunStatus
@@ -20,27 +20,6 @@ from dag_provenance.web.urls import ID_QUERY_PARAMETER
 PAGE_SIZE = 50
 """Runs on a page of the list (each comes with its whole tree: keep it modest)."""
 MAX_PAGE_SIZE = 200
-
-_AGE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*")
-_AGE_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_moment(value: str, field: str, now: datetime | None = None) -> datetime:
-    """`30m`, `2h`, `3d`, `1w` ago, or an ISO date/datetime (UTC when naive)."""
-    match = _AGE.fullmatch(value)
-    if match:
-        seconds = float(match[1]) * _AGE_SECONDS[match[2]]
-        try:
-            return (now or datetime.now(UTC)) - timedelta(seconds=seconds)
-        except OverflowError:
-            raise InvalidInputError(f"{field} {value!r} reaches before the year 1") from None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise InvalidInputError(
-            f"{field} {value!r} is neither an age (30m, 2h, 3d, 1w) nor an ISO date (2025-01-31)"
-        ) from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 CURSOR_SEPARATOR = ","
@@ -142,8 +121,8 @@ def run_filters(
         dag=dag or None,
         since=since or None,
         until=until or None,
-        started_after=parse_moment(since, "since") if since else None,
-        started_before=parse_moment(until, "until") if until else None,
+        started_after=validate.moment("since", since) if since else None,
+        started_before=validate.moment("until", until) if until else None,
     )
 
 
@@ -194,8 +173,8 @@ def stats_window(
     return Window(
         since=since or None,
         until=until or None,
-        started_after=parse_moment(since, "since") if since else None,
-        started_before=parse_moment(until, "until") if until else None,
+        started_after=validate.moment("since", since) if since else None,
+        started_before=validate.moment("until", until) if until else None,
     )
 
 
@@ -210,7 +189,6 @@ __all__ = [
     "cursor_text",
     "nsref_param",
     "parse_cursor",
-    "parse_moment",
     "run_filters",
     "run_id_param",
     "stats_window",
