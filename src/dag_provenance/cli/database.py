@@ -61,16 +61,23 @@ def _sqlite_file(target: str) -> Path | None:
     return sqlite_file_of(make_url(target))
 
 
-def _checked(url: str | None, *, create: bool) -> str:
-    """The database of `url`, its password hidden; unless `create`, one that exists."""
-    target = target_of(url)
-    shown(target)
-    file = None if create else _sqlite_file(target)
+def refuse_missing_file(target: str) -> None:
+    """A command that reads refuses a SQLite file that does not exist, rather
+    than create an empty one."""
+    file = _sqlite_file(target)
     if file is not None and not file.exists():
         raise CliError(
             f"no database at {file}: create one with `dag-provenance db upgrade` "
             "(or `dag-provenance demo`), or give --url"
         )
+
+
+def _checked(url: str | None, *, create: bool) -> str:
+    """The database of `url`, its password hidden; unless `create`, one that exists."""
+    target = target_of(url)
+    shown(target)
+    if not create:
+        refuse_missing_file(target)
     return target
 
 

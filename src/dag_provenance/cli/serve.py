@@ -16,19 +16,16 @@ import asyncio
 import ipaddress
 import logging
 import re
-from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
 import typer
 from rich.markup import escape
-from sqlalchemy.engine import make_url
 
 from dag_provenance.cli.app import UrlOption, app
-from dag_provenance.cli.database import shown, target_of
+from dag_provenance.cli.database import refuse_missing_file, shown, target_of
 from dag_provenance.cli.errors import CliError, command
 from dag_provenance.cli.render import err, out
-from dag_provenance.engine import is_url, sqlite_file_of
 from dag_provenance.errors import ExtraNotInstalledError
 
 TOKEN_ENV = "DAG_PROVENANCE_WEB_TOKEN"
@@ -78,16 +75,6 @@ class _HiddenToken(logging.Filter):
                 for arg in record.args
             )
         return True
-
-
-def _existing_database(target: str) -> None:
-    """Refuse a SQLite file that does not exist rather than serve an empty one."""
-    file = Path(target) if not is_url(target) else sqlite_file_of(make_url(target))
-    if file is not None and not file.exists():
-        raise CliError(
-            f"no database at {file}: create one with `dag-provenance db upgrade` "
-            "(or `dag-provenance demo`), or give --url"
-        )
 
 
 @app.command("serve")
@@ -142,7 +129,7 @@ def serve(
         ) from e
     target = target_of(url)
     database = shown(target)
-    _existing_database(target)
+    refuse_missing_file(target)
     asyncio.run(check_database(target))
     viewer = create_app(
         target,
