@@ -8,6 +8,7 @@ reads `$COLUMNS`, else the terminal's size, else assumes 80), or with
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -205,9 +206,7 @@ def run_cells(run: DagRun, ids: dict[str, str]) -> list[Text]:
 
 def node_counts(run: DagRun) -> Text:
     """How many of the run's nodes are in each status, as `4✔ 1✘`."""
-    counts: dict[str, int] = {}
-    for node in run.nodes.values():
-        counts[node.status] = counts.get(node.status, 0) + 1
+    counts = Counter(node.status for node in run.nodes.values())
     text = Text()
     for node_status in _COUNTED_NODE_STATUSES:
         if counts.get(node_status):

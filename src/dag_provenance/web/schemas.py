@@ -4,6 +4,7 @@ errors. They are the API's documented shape (`/api/openapi.json`)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 
 from pydantic import BaseModel, Field
@@ -32,11 +33,8 @@ class RunSummary(BaseModel):
 
     @classmethod
     def of(cls, run: DagRun) -> RunSummary:
-        counts: dict[str, int] = {}
-        sub_runs = 0
-        for node in run.nodes.values():
-            counts[node.status] = counts.get(node.status, 0) + 1
-            sub_runs += len(node.sub_dags or ())
+        counts = Counter(node.status for node in run.nodes.values())
+        sub_runs = sum(len(node.sub_dags or ()) for node in run.nodes.values())
         finished = run.finished_at is not None and run.status in FINISHED_STATUSES
         return cls(
             run_id=run.run_id,
@@ -51,7 +49,7 @@ class RunSummary(BaseModel):
                 if finished and run.finished_at
                 else None
             ),
-            node_counts=counts,
+            node_counts=dict(counts),
             sub_dag_runs=sub_runs,
             url=run_url(run.run_id),
         )

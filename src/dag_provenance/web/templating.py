@@ -9,6 +9,7 @@ which the templates escape like any other value.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -58,9 +59,7 @@ def status_icon(status: str) -> str:
 
 def node_counts(run: DagRun) -> list[tuple[str, int]]:
     """How many of the run's own nodes are in each status, in a fixed order."""
-    counts: dict[str, int] = {}
-    for node in run.nodes.values():
-        counts[node.status] = counts.get(node.status, 0) + 1
+    counts = Counter(node.status for node in run.nodes.values())
     ordered = [(str(s), counts.pop(s)) for s in NODE_STATUS_ORDER if s in counts]
     return ordered + sorted(counts.items())
 

@@ -135,27 +135,20 @@ def _bar(
     node: NodeExecution, run: DagRun, depth: int, y: float, scale: _Scale, now: datetime
 ) -> Row:
     label = node.node_label
+    open_ended = node.started_at is not None and (
+        node.finished_at is None and node.status == NodeStatus.RUNNING
+    )
     if node.started_at is None:
-        return Row(
-            kind="bar",
-            run_id=run.run_id,
-            label=label,
-            shown_label=_shown(label, depth),
-            status=node.status,
-            depth=depth,
-            y=y,
-            x=scale.x(run.started_at),
-            width=MIN_BAR_WIDTH,
-            title=f"{label}\n{node.status} (not started)",
-            not_started=True,
-        )
-    open_ended = node.finished_at is None and node.status == NodeStatus.RUNNING
-    end = node.finished_at or now
-    x = scale.x(node.started_at)
-    took = duration(node.started_at, end)
-    title = f"{label}\n{node.status} · {took}{'…' if open_ended else ''}"
-    if node.error:
-        title += "\n" + shorten(node.error, 200)
+        x, width = scale.x(run.started_at), MIN_BAR_WIDTH
+        title = f"{label}\n{node.status} (not started)"
+    else:
+        end = node.finished_at or now
+        x = scale.x(node.started_at)
+        width = max(MIN_BAR_WIDTH, scale.x(end) - x)
+        took = duration(node.started_at, end)
+        title = f"{label}\n{node.status} · {took}{'…' if open_ended else ''}"
+        if node.error:
+            title += "\n" + shorten(node.error, 200)
     return Row(
         kind="bar",
         run_id=run.run_id,
@@ -165,9 +158,10 @@ def _bar(
         depth=depth,
         y=y,
         x=x,
-        width=max(MIN_BAR_WIDTH, scale.x(end) - x),
+        width=width,
         title=title,
         open_ended=open_ended,
+        not_started=node.started_at is None,
     )
 
 
