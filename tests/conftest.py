@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -48,13 +49,28 @@ def provenance_url(engine_name: str) -> Iterator[str]:
         yield url
 
 
+@contextmanager
+def new_database(engine_name: str, folder: Path) -> Iterator[str]:
+    """The URL of a brand-new empty database on `engine_name` for the block: a
+    file in `folder`, or a scratch database on the server (dropped after)."""
+    if engine_name == "sqlite":
+        yield sqlite_file_url(folder / "empty.db").render_as_string(False)
+        return
+    with scratch_database(server_url(engine_name)) as url:
+        yield url
+
+
 @pytest.fixture
 def empty_db_url(engine_name: str, tmp_path: Path) -> Iterator[str]:
     """A URL of a brand-new empty database on the engine under test."""
-    if engine_name == "sqlite":
-        yield sqlite_file_url(tmp_path / "empty.db").render_as_string(False)
-        return
-    with scratch_database(server_url(engine_name)) as url:
+    with new_database(engine_name, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def module_db_url(engine_name: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`empty_db_url` shared by a module's tests (each writes runs of its own)."""
+    with new_database(engine_name, tmp_path_factory.mktemp("module")) as url:
         yield url
 
 

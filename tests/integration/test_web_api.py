@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import queue
 import subprocess
 import sys
@@ -33,18 +32,13 @@ from typer.testing import CliRunner
 
 from dag_provenance import DagProvenance
 from dag_provenance.cli import app as cli_app
-from dag_provenance.engine import make_engine, sqlite_file_of, sqlite_file_url
-from dag_provenance.testing import scratch_database
+from dag_provenance.engine import make_engine, sqlite_file_of
 from dag_provenance.web import create_app
 from dag_provenance.web.security import CONTENT_SECURITY_POLICY, token_cookie_name
 from dag_provenance.web.urls import api_run_url, events_url, io_url
 
 from .conftest import Clock
 
-SERVER_URL_ENV = {
-    "postgresql": "DAG_PROVENANCE_TEST_POSTGRES_URL",
-    "mysql": "DAG_PROVENANCE_TEST_MYSQL_URL",
-}
 WAIT_S = 20.0
 """How long a test waits for something the viewer is expected to send."""
 TOKEN = "s3cret-Token_0123456789"
@@ -54,21 +48,9 @@ TOKEN = "s3cret-Token_0123456789"
 
 
 @pytest.fixture(scope="module")
-def db_url(engine_name: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A database of this module's own on the engine under test (each test
-    writes runs of its own DAG, so they never see each other's)."""
-    if engine_name == "sqlite":
-        path = tmp_path_factory.mktemp("web_api") / "viewer.db"
-        yield sqlite_file_url(path).render_as_string(False)
-        return
-    with scratch_database(os.environ[SERVER_URL_ENV[engine_name]]) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def writer(db_url: str) -> Iterator[DagProvenance]:
+def writer(module_db_url: str) -> Iterator[DagProvenance]:
     """Writes runs as a DAG runner would (and creates the schema)."""
-    store = DagProvenance(db_url)
+    store = DagProvenance(module_db_url)
     yield store
     store.close()
 
@@ -111,8 +93,8 @@ class Viewer:
 
 
 @pytest.fixture(scope="module")
-def client(db_url: str, writer: DagProvenance) -> Iterator[Viewer]:
-    with Viewer(create_app(db_url, poll_interval=0.05)) as viewer:
+def client(module_db_url: str, writer: DagProvenance) -> Iterator[Viewer]:
+    with Viewer(create_app(module_db_url, poll_interval=0.05)) as viewer:
         yield viewer
 
 
@@ -504,10 +486,10 @@ def test_every_response_carries_the_security_headers(
 
 
 def test_a_token_is_required_on_every_request_when_one_is_set(
-    db_url: str, writer: DagProvenance
+    module_db_url: str, writer: DagProvenance
 ) -> None:
     urls = ["/", "/api/runs", "/static/viewer.js", "/api/openapi.json", "/runs/x", "/nothing"]
-    with Viewer(create_app(db_url, token=TOKEN)) as client:
+    with Viewer(create_app(module_db_url, token=TOKEN)) as client:
         for url in urls:
             refused = client.get(url)
             assert refused.status_code == 401, url
@@ -544,19 +526,19 @@ def test_a_token_is_required_on_every_request_when_one_is_set(
         assert sneaky.status_code == 303
         assert sneaky.headers["location"] == "/evil.example/x"
 
-    with Viewer(create_app(db_url, token=TOKEN)) as client:
+    with Viewer(create_app(module_db_url, token=TOKEN)) as client:
         client.cookies.set(token_cookie_name(TOKEN), "wrong")
         assert client.get("/api/runs").status_code == 401
 
 
-def test_a_token_that_a_cookie_cannot_carry_is_refused(db_url: str) -> None:
+def test_a_token_that_a_cookie_cannot_carry_is_refused(module_db_url: str) -> None:
     for token in ("has space", "semi;colon", 'quo"te', "comma,", "back\\slash", "é", ""):
         with pytest.raises(ValueError, match="token"):
-            create_app(db_url, token=token)
+            create_app(module_db_url, token=token)
 
 
-def test_only_the_allowed_host_names_are_served(db_url: str, writer: DagProvenance) -> None:
-    app = create_app(db_url, allowed_hosts={"127.0.0.1", "localhost", "::1"})
+def test_only_the_allowed_host_names_are_served(module_db_url: str, writer: DagProvenance) -> None:
+    app = create_app(module_db_url, allowed_hosts={"127.0.0.1", "localhost", "::1"})
     with Viewer(app, base_url="http://127.0.0.1:8765") as client:
         assert client.get("/api/runs").status_code == 200
         for host in ("localhost:8765", "[::1]:8765", "LOCALHOST"):
@@ -625,9 +607,9 @@ def fake_uvicorn(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
 
 def test_serve_checks_the_database_then_serves_it_on_loopback(
-    db_url: str, writer: DagProvenance, fake_uvicorn: list[Any]
+    module_db_url: str, writer: DagProvenance, fake_uvicorn: list[Any]
 ) -> None:
-    served = serve("--url", db_url, "--port", "8799")
+    served = serve("--url", module_db_url, "--port", "8799")
 
     assert served.exit_code == 0, served.output
     assert "http://127.0.0.1:8799/" in served.stdout and "token" not in served.stdout
@@ -638,9 +620,11 @@ def test_serve_checks_the_database_then_serves_it_on_loopback(
 
 
 def test_serve_with_a_token_prints_the_address_that_carries_it(
-    db_url: str, writer: DagProvenance, fake_uvicorn: list[Any]
+    module_db_url: str, writer: DagProvenance, fake_uvicorn: list[Any]
 ) -> None:
-    served = serve("--url", db_url, "--host", "0.0.0.0", env={"DAG_PROVENANCE_WEB_TOKEN": TOKEN})
+    served = serve(
+        "--url", module_db_url, "--host", "0.0.0.0", env={"DAG_PROVENANCE_WEB_TOKEN": TOKEN}
+    )
 
     assert served.exit_code == 0, served.output
     assert f"http://127.0.0.1:8765/?token={TOKEN}" in served.stdout
@@ -654,9 +638,9 @@ def test_serve_with_a_token_prints_the_address_that_carries_it(
 
 
 def test_serve_with_no_auth_warns_that_anyone_reads_every_run(
-    db_url: str, writer: DagProvenance, fake_uvicorn: list[Any]
+    module_db_url: str, writer: DagProvenance, fake_uvicorn: list[Any]
 ) -> None:
-    served = serve("--url", db_url, "--host", "0.0.0.0", "--no-auth")
+    served = serve("--url", module_db_url, "--host", "0.0.0.0", "--no-auth")
 
     assert served.exit_code == 0, served.output
     assert "no authentication" in served.stderr

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -26,17 +25,10 @@ from fastapi import FastAPI
 from starlette.testclient import TestClient
 
 from dag_provenance import DagProvenance, DagRun, NodeExecution
-from dag_provenance.engine import sqlite_file_url
-from dag_provenance.testing import scratch_database
 from dag_provenance.web import create_app
 from dag_provenance.web.graphsvg import GRAPHVIZ_TIMEOUT_S, GraphRenderer
 from dag_provenance.web.security import CONTENT_SECURITY_POLICY
 from dag_provenance.web.urls import dag_url, graph_url, io_url, run_fragment_url, run_url
-
-SERVER_URL_ENV = {
-    "postgresql": "DAG_PROVENANCE_TEST_POSTGRES_URL",
-    "mysql": "DAG_PROVENANCE_TEST_MYSQL_URL",
-}
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'
@@ -114,18 +106,8 @@ def _record(store: DagProvenance) -> Tree:
 
 
 @pytest.fixture(scope="module")
-def db_url(engine_name: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if engine_name == "sqlite":
-        path = tmp_path_factory.mktemp("web_pages") / "viewer.db"
-        yield sqlite_file_url(path).render_as_string(False)
-        return
-    with scratch_database(os.environ[SERVER_URL_ENV[engine_name]]) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def tree(db_url: str) -> Iterator[Tree]:
-    store = DagProvenance(db_url)
+def tree(module_db_url: str) -> Iterator[Tree]:
+    store = DagProvenance(module_db_url)
     try:
         yield _record(store)
     finally:
@@ -133,8 +115,8 @@ def tree(db_url: str) -> Iterator[Tree]:
 
 
 @pytest.fixture(scope="module")
-def app(db_url: str, tree: Tree) -> FastAPI:
-    return create_app(db_url)
+def app(module_db_url: str, tree: Tree) -> FastAPI:
+    return create_app(module_db_url)
 
 
 @pytest.fixture(scope="module")
